@@ -1,0 +1,92 @@
+// Package spec describes Sluice's node types. One spec per node type drives
+// three things: validation of a flow's configuration, the designer's form for
+// the node (GET /api/v1/nodes) and the node reference in docs/.
+package spec
+
+// FieldType is the type of a config field.
+type FieldType string
+
+// Field types a spec can declare.
+const (
+	String     FieldType = "string"
+	Int        FieldType = "int"
+	Float      FieldType = "float"
+	Bool       FieldType = "bool"
+	Duration   FieldType = "duration"   // a Go duration string: "500ms", "5s", "1m30s"
+	Enum       FieldType = "enum"       // one of Field.Enum
+	Cron       FieldType = "cron"       // a cron expression with seconds
+	Code       FieldType = "code"       // source code in Field.Language
+	Expression FieldType = "expression" // an expr-lang expression
+	Object     FieldType = "object"     // nested Field.Fields
+	List       FieldType = "list"       // a list of objects, each with Field.Fields
+	Map        FieldType = "map"        // string keys, values of Field.Item's type (string when nil)
+	Secret     FieldType = "secret"     // a string stored encrypted and masked by the API
+	Ref        FieldType = "ref"        // a reference to a Field.RefKind (flow, device, template)
+)
+
+// Reference kinds for Ref fields.
+const (
+	RefFlow     = "flow"
+	RefDevice   = "device"
+	RefTemplate = "template"
+)
+
+// Field describes one config field of a node type.
+type Field struct {
+	Name     string    `json:"name"`
+	Type     FieldType `json:"type"`
+	Label    string    `json:"label,omitempty"`
+	Help     string    `json:"help"`
+	Default  any       `json:"default,omitempty"`
+	Required bool      `json:"required,omitempty"`
+	Min      *float64  `json:"min,omitempty"`
+	Max      *float64  `json:"max,omitempty"`
+	Enum     []string  `json:"enum,omitempty"`
+	Example  any       `json:"example,omitempty"`
+	// Language of a Code field ("javascript", "sql", ...).
+	Language string `json:"language,omitempty"`
+	// RefKind of a Ref field.
+	RefKind string `json:"refKind,omitempty"`
+	// Fields of an Object field, or of each item of a List field.
+	Fields []*Field `json:"fields,omitempty"`
+	// Item is the value type of a Map field (nil means string values).
+	Item *Field `json:"item,omitempty"`
+	// Vars says that ${vars.x} placeholders are accepted in this field.
+	Vars bool `json:"vars,omitempty"`
+	// Exclusive names a resource that only one deployed node may claim with
+	// a given value ("listen", "ingestPath", "mqttClientId"); validation reports
+	// two flows that claim the same one.
+	Exclusive string `json:"exclusive,omitempty"`
+	// Advanced fields are folded away in the designer's form.
+	Advanced bool `json:"advanced,omitempty"`
+}
+
+// Relations describes the relations a node emits.
+type Relations struct {
+	// Fixed relations the node always may emit.
+	Fixed []string `json:"fixed,omitempty"`
+	// FromField names a config field whose values (a list of objects: the
+	// item field FromKey; a map: its keys) add one relation each, as a
+	// switch does with its cases.
+	FromField string `json:"fromField,omitempty"`
+	FromKey   string `json:"fromKey,omitempty"`
+	// Dynamic relations cannot be known before run time: any relation name
+	// is accepted on connections.
+	Dynamic bool `json:"dynamic,omitempty"`
+}
+
+// Node is the spec of one node type.
+type Node struct {
+	Type     string `json:"type"`
+	Category string `json:"category"`
+	Summary  string `json:"summary"`
+	// Version of the spec; stored with each node of a flow so that a later
+	// version can migrate older configs.
+	Version   int       `json:"version"`
+	Fields    []*Field  `json:"fields"`
+	Relations Relations `json:"relations"`
+	// Source marks a connector: a node that starts messages in a flow.
+	Source bool `json:"source,omitempty"`
+	// Doc is longer reference text for docs/nodes.md (Markdown).
+	Doc string `json:"doc,omitempty"`
+}
