@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/sluicehq/sluice/engine"
@@ -86,4 +87,47 @@ func (s *Service) Export(ctx context.Context, tenant, id string) ([]byte, error)
 		return nil, fmt.Errorf("export flow %q: %w", id, err)
 	}
 	return append(b, '\n'), nil
+}
+
+// RuntimeDraft prepares a posted draft of flow id for a test run: a secret
+// sent back as Mask takes the value stored in the latest saved version (the
+// same node id, type and path), other values are used as sent, and configs are
+// migrated. A flow that was never saved simply has no stored secrets.
+func (s *Service) RuntimeDraft(ctx context.Context, tenant, id string, draft *engine.Flow) (*engine.Flow, error) {
+	f := draft.Clone()
+	var prev *engine.Flow
+	latest, err := s.repo.LatestFlow(ctx, tenant, id)
+	switch {
+	case err == nil:
+		if prev, err = engine.ParseFlow(latest.Doc); err != nil {
+			return nil, fmt.Errorf("flow %q: stored version %d: %w", id, latest.Version, err)
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("flow %q: %w", id, err)
+	}
+	stored := secretsOf(prev)
+	for i := range f.Metadata.Nodes {
+		n := &f.Metadata.Nodes[i]
+		for _, ref := range nodeSecrets(n) {
+			if ref.get() != Mask {
+				if s, ok := ref.get().(string); ok && store.IsSealed(s) {
+					ref.set("") // ciphertext from a client is never opened
+				}
+				continue
+			}
+			ref.set("")
+			if p, ok := stored[n.ID]; ok && p.typ == n.Type {
+				if old, ok := p.values[ref.path]; ok {
+					ref.set(old)
+				}
+			}
+		}
+	}
+	if err := openFlow(f, s.box); err != nil {
+		return nil, fmt.Errorf("flow %q: %w", id, err)
+	}
+	if err := migrateFlow(f); err != nil {
+		return nil, fmt.Errorf("flow %q: %w", id, err)
+	}
+	return f, nil
 }

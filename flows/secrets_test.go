@@ -260,3 +260,25 @@ func TestSecretsInAListOfValues(t *testing.T) {
 	requireNoError(t, err)
 	requireEqual(t, keysOf(run), any([]any{"k1", "k3", ""}))
 }
+
+func TestRuntimeDraftFillsMasksFromTheSavedVersion(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	createSecretive(t, e)
+	m := flows.Mask
+	draft, err := engine.ParseFlow(flowDoc(t, "vault", "Vault", []map[string]any{
+		secretiveNode("s1", m, "typed-in", m, "enc:v1:AAAA"),
+	}, nil))
+	requireNoError(t, err)
+	f, err := e.svc.RuntimeDraft(ctx, "", "vault", draft)
+	requireNoError(t, err)
+	// masks take the stored secrets; a typed value is used as sent; ciphertext from the client is refused
+	requireEqual(t, secretsIn(t, f, "s1"), [4]any{"hunter2", "typed-in", "key-1", ""})
+	requireEqual(t, secretsIn(t, draft, "s1")[0], any(m)) // the draft itself is untouched
+
+	fresh, err := engine.ParseFlow(flowDoc(t, "never-saved", "New", []map[string]any{secretiveNode("s1", m, "x", m, m)}, nil))
+	requireNoError(t, err)
+	f, err = e.svc.RuntimeDraft(ctx, "", "never-saved", fresh)
+	requireNoError(t, err)
+	requireEqual(t, secretsIn(t, f, "s1"), [4]any{"", "x", "", ""})
+}
