@@ -113,7 +113,7 @@ func NewManager(o Options) *Manager {
 	}
 	m.subchains = subchainPool{m}
 	for _, r := range spec.All() {
-		if err := m.components.Register(r.Proto); err != nil {
+		if err := m.components.Register(guardedNode{r.Proto}); err != nil {
 			panic(fmt.Sprintf("engine: register %q: %v", r.Spec.Type, err)) // spec.Register already refuses duplicates
 		}
 	}

@@ -412,3 +412,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestPanickingNodeFailsTheMessage(t *testing.T) {
+	s := newSink()
+	m := newManager(t, engine.Options{DeadLetters: s, MessageTimeout: 5 * time.Second})
+	ctx := ctxT(t)
+	for _, f := range []*engine.Flow{chain("p1", "test/panic"), chain("p2", "test/pass", "test/panic")} {
+		if err := m.Deploy(ctx, "default", f, 1); err != nil {
+			t.Fatalf("deploy: %v", err)
+		}
+		r, err := m.Submit(ctx, f.RuleChain.ID, msg("d", "{}"), engine.SubmitOptions{Wait: true})
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		last := f.Metadata.Nodes[len(f.Metadata.Nodes)-1].ID
+		if r.Status != engine.StatusFailed || r.Error != fmt.Sprintf("node %q: panic: kaboom", last) {
+			t.Fatalf("%s: result = %+v, want failed with the panic", f.RuleChain.ID, r)
+		}
+		if d := <-s.ch; d.NodeID != last {
+			t.Fatalf("dead letter = %+v", d)
+		}
+	}
+}

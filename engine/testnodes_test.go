@@ -97,3 +97,17 @@ func init() {
 	spec.Register(&spec.Node{Type: "test/version", Category: "test", Summary: "tags", Relations: rel,
 		Fields: []*spec.Field{{Name: "tag", Type: spec.String, Help: "tag"}}}, &versionNode{})
 }
+
+// panicNode panics.
+type panicNode struct{}
+
+func (panicNode) Type() string                                 { return "test/panic" }
+func (panicNode) New() types.Node                              { return panicNode{} }
+func (panicNode) Init(types.Config, types.Configuration) error { return nil }
+func (panicNode) OnMsg(types.RuleContext, types.RuleMsg)       { panic("kaboom") }
+func (panicNode) Destroy()                                     {}
+
+func init() {
+	spec.Register(&spec.Node{Type: "test/panic", Category: "test", Summary: "panics",
+		Relations: spec.Relations{Fixed: []string{types.Success, types.Failure}}}, panicNode{})
+}
