@@ -95,6 +95,7 @@ type Manager struct {
 	deployMu sync.Mutex // serialises deploy, undeploy and shutdown
 	mu       sync.RWMutex
 	flows    map[string]*flowRuntime
+	stopping map[*flowRuntime]struct{} // undeployed, still draining
 	tests    sync.WaitGroup
 	bg       sync.WaitGroup // drains and the deadline sweeper
 	stopBg   chan struct{}
@@ -108,8 +109,8 @@ func NewManager(o Options) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		opts: o, log: o.Logger, metrics: newEngineMetrics(o.Metrics), trace: NewTraceBus(),
-		pool: newWorkerPool(o.Workers), components: &rgengine.RuleComponentRegistry{},
-		ctx: ctx, cancel: cancel, flows: map[string]*flowRuntime{}, stopBg: make(chan struct{}),
+		pool: newWorkerPool(o.Workers, o.Logger), components: &rgengine.RuleComponentRegistry{},
+		ctx: ctx, cancel: cancel, flows: map[string]*flowRuntime{}, stopping: map[*flowRuntime]struct{}{}, stopBg: make(chan struct{}),
 	}
 	m.subchains = subchainPool{m}
 	for _, r := range spec.All() {
@@ -242,16 +243,16 @@ func (m *Manager) swapIn(tenant string, v *version) {
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
-		m.drain(rt, old)
+		m.drain(rt, old, time.Now().Add(m.opts.DrainTimeout))
 	}()
 }
 
 // drain closes v to new messages, waits until it has finished what it holds
-// or the drain deadline passes, and stops its engine. Messages still in
-// flight at the deadline are dead-lettered by id, never dropped silently.
-func (m *Manager) drain(rt *flowRuntime, v *version) {
+// or the deadline passes, and stops its engine. Messages still in flight at
+// the deadline are dead-lettered by id, never dropped silently.
+func (m *Manager) drain(rt *flowRuntime, v *version, deadline time.Time) {
 	v.close()
-	timer := time.NewTimer(m.opts.DrainTimeout)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case <-v.drained:
@@ -264,14 +265,22 @@ func (m *Manager) drain(rt *flowRuntime, v *version) {
 			}
 		}
 		rt.mu.Unlock()
-		ids := make([]string, 0, len(late))
-		for _, j := range late {
-			ids = append(ids, j.msg.Id)
-			j.timeout("drain deadline passed")
-		}
-		m.log.Warn("drain deadline passed: messages dead-lettered", "flow", v.flowID, "version", v.number, "messages", strings.Join(ids, ","))
+		m.expireAll(v.flowID, late, "drain deadline passed")
 	}
 	v.eng.Stop()
+}
+
+// expireAll times out jobs and logs their message ids.
+func (m *Manager) expireAll(flowID string, jobs []*job, what string) {
+	if len(jobs) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		ids = append(ids, j.msg.Id)
+		j.expire(what)
+	}
+	m.log.Warn(what+": messages dead-lettered", "flow", flowID, "messages", strings.Join(ids, ","))
 }
 
 // orderBySubchains puts the targets of flow nodes before their callers.
@@ -322,20 +331,17 @@ func (m *Manager) Undeploy(ctx context.Context, flowID string) error {
 	m.mu.Lock()
 	rt, ok := m.flows[flowID]
 	delete(m.flows, flowID)
+	if ok {
+		m.stopping[rt] = struct{}{} // the sweeper still times out its messages
+	}
 	m.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("undeploy %q: %w", flowID, ErrNotDeployed)
 	}
-	done := make(chan struct{})
-	go func() {
-		rt.stop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		<-done // stop is bounded by the drain deadline
-	}
+	rt.stop() // bounded by the drain deadline
+	m.mu.Lock()
+	delete(m.stopping, rt)
+	m.mu.Unlock()
 	m.log.Info("flow undeployed", "flow", flowID)
 	return nil
 }
@@ -416,8 +422,9 @@ func (m *Manager) Submit(ctx context.Context, flowID string, msg Message, o Subm
 		return nil, fmt.Errorf("submit to %q: %w", flowID, ErrNotDeployed)
 	}
 	rm := msg.ruleMsg()
-	j := newJob(rm, o.StartNode, time.Now().Add(m.opts.MessageTimeout), false, rt.finished)
+	j := newJob(flowID, rt.tenant, rm, o.StartNode, m.opts.MessageTimeout, false, rt.finished)
 	j.notify = o.Done
+	j.log = m.log
 	if err := rt.submit(ctx, j, rm.Metadata[MetaDeviceID], o.FailFast); err != nil {
 		return nil, fmt.Errorf("submit to %q: %w", flowID, err)
 	}
@@ -459,8 +466,11 @@ func (m *Manager) sweep() {
 			return
 		case now := <-tick.C:
 			m.mu.RLock()
-			rts := make([]*flowRuntime, 0, len(m.flows))
+			rts := make([]*flowRuntime, 0, len(m.flows)+len(m.stopping))
 			for _, rt := range m.flows {
+				rts = append(rts, rt)
+			}
+			for rt := range m.stopping {
 				rts = append(rts, rt)
 			}
 			m.mu.RUnlock()

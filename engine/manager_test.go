@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,15 +332,18 @@ func TestTestRunIsolatedWithTrace(t *testing.T) {
 	}
 }
 
-// TestRedeployUnderLoad redeploys a flow again and again while producers
-// send: every message finishes exactly once, on some version, none is lost,
-// and every old engine is stopped. Run with -race.
+// TestRedeployUnderLoad redeploys a flow with a fan-out again and again
+// while producers send: every message finishes exactly once with both
+// branches' ends, on some version, none is lost, several versions handled
+// messages, and every replaced engine is stopped. Run with -race.
 func TestRedeployUnderLoad(t *testing.T) {
 	m := newManager(t, engine.Options{MaxInFlight: 256, Lanes: 8})
 	ctx := ctxT(t)
 	flow := func(v int) *engine.Flow {
 		f := chain("hot", "test/pass", "test/version", "test/pass")
 		f.Metadata.Nodes[1].Configuration = map[string]any{"tag": fmt.Sprint(v)}
+		// n1 also fans out to n3 directly: two branches per message
+		f.Metadata.Connections = append(f.Metadata.Connections, engine.Connection{FromID: "n1", ToID: "n3", Type: types.Success})
 		return f
 	}
 	before := destroyed.Load()
@@ -347,6 +351,7 @@ func TestRedeployUnderLoad(t *testing.T) {
 		t.Fatalf("deploy: %v", err)
 	}
 	const producers, each, redeploys = 4, 300, 15
+	var finished atomic.Int64
 	var wg sync.WaitGroup
 	results := make(chan *engine.Result, producers*each)
 	errs := make(chan error, producers*each)
@@ -360,6 +365,7 @@ func TestRedeployUnderLoad(t *testing.T) {
 					dev = fmt.Sprintf("d%d", p)
 				}
 				r, err := m.Submit(ctx, "hot", msg(dev, fmt.Sprint(i)), engine.SubmitOptions{Wait: true})
+				finished.Add(1)
 				if err != nil {
 					errs <- err
 					continue
@@ -368,7 +374,10 @@ func TestRedeployUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	// Redeploy while the producers are busy, spread over their run.
 	for v := 2; v <= redeploys+1; v++ {
+		want := int64((v - 1) * producers * each / (redeploys + 2))
+		waitFor(t, func() bool { return finished.Load() >= want })
 		if err := m.Deploy(ctx, "default", flow(v), v); err != nil {
 			t.Fatalf("redeploy %d: %v", v, err)
 		}
@@ -382,24 +391,124 @@ func TestRedeployUnderLoad(t *testing.T) {
 	ids := map[string]bool{}
 	tags := map[string]int{}
 	for r := range results {
-		if r.Status != engine.StatusCompleted || len(r.Ends) != 1 {
-			t.Fatalf("result %+v, want completed with one end", r)
+		if r.Status != engine.StatusCompleted || len(r.Ends) != 2 {
+			t.Fatalf("result %+v, want completed with two ends", r)
 		}
 		if ids[r.MsgID] {
 			t.Fatalf("message %s finished twice", r.MsgID)
 		}
 		ids[r.MsgID] = true
-		tags[r.Ends[0].Msg.Metadata["tag"]]++
+		for _, e := range r.Ends {
+			if tag := e.Msg.Metadata["tag"]; tag != "" {
+				tags[tag]++
+			}
+		}
 	}
 	if len(ids) != producers*each {
 		t.Fatalf("%d messages finished, want %d", len(ids), producers*each)
+	}
+	if len(tags) < redeploys/2 {
+		t.Fatalf("only %d versions handled messages (%v): the redeploys did not overlap the load", len(tags), tags)
 	}
 	if d := m.Deployed(); d[0].Version != redeploys+1 {
 		t.Fatalf("deployed version %d, want %d", d[0].Version, redeploys+1)
 	}
 	// Each replaced version's engine stops once drained: one Destroy per version node instance.
 	waitFor(t, func() bool { return destroyed.Load()-before == redeploys })
-	t.Logf("messages per version tag: %v", tags)
+}
+
+// TestFanOutFailureInOneBranch: a message whose second branch fails without
+// a Failure connection is failed and dead-lettered even when the first branch
+// finishes first (RuleGo's own completion callback can fire too early here).
+func TestFanOutFailureInOneBranch(t *testing.T) {
+	s := newSink()
+	m := newManager(t, engine.Options{Workers: 1, DeadLetters: s})
+	ctx := ctxT(t)
+	f := chain("fan", "test/pass", "test/pass", "test/fail")
+	f.Metadata.Connections = []engine.Connection{{FromID: "n1", ToID: "n2", Type: types.Success}, {FromID: "n1", ToID: "n3", Type: types.Success}}
+	if err := m.Deploy(ctx, "default", f, 1); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	for i := 0; i < 50; i++ {
+		r, err := m.Submit(ctx, "fan", msg("", "{}"), engine.SubmitOptions{Wait: true})
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		if r.Status != engine.StatusFailed || len(r.Ends) != 2 {
+			t.Fatalf("message %d: %+v, want failed with two ends", i, r)
+		}
+		if d := <-s.ch; d.NodeID != "n3" {
+			t.Fatalf("dead letter %+v", d)
+		}
+	}
+}
+
+// TestUndeployWithStuckLaneReturnsByTheDrainDeadline: a message that never
+// finishes, and one queued behind it on the same lane, are dead-lettered when
+// the drain deadline passes; Undeploy does not wait for the message timeout.
+func TestUndeployWithStuckLaneReturnsByTheDrainDeadline(t *testing.T) {
+	s := newSink()
+	m := newManager(t, engine.Options{DrainTimeout: 100 * time.Millisecond, MessageTimeout: time.Hour, DeadLetters: s})
+	ctx := ctxT(t)
+	if err := m.Deploy(ctx, "default", chain("stuck", "test/hang"), 1); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	results := make(chan engine.Result, 2)
+	for i := 0; i < 2; i++ {
+		if _, err := m.Submit(ctx, "stuck", msg("same-device", fmt.Sprint(i)), engine.SubmitOptions{Done: func(r engine.Result) { results <- r }}); err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+	}
+	if err := m.Undeploy(ctx, "stuck"); err != nil {
+		t.Fatalf("undeploy: %v", err)
+	}
+	got := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		got[(<-results).Error] = true
+		<-s.ch
+	}
+	if !got["drain deadline passed in node n1"] || !got["drain deadline passed while queued"] {
+		t.Fatalf("results = %v", got)
+	}
+}
+
+// TestSubmitRacingUndeploy: every Submit either fails or finishes; nothing
+// hangs and no slot leaks (goleak checks no goroutine is left).
+func TestSubmitRacingUndeploy(t *testing.T) {
+	m := newManager(t, engine.Options{MaxInFlight: 8, Lanes: 2})
+	ctx := ctxT(t)
+	for round := 0; round < 20; round++ {
+		if err := m.Deploy(ctx, "default", chain("race", "test/pass"), round+1); err != nil {
+			t.Fatalf("deploy: %v", err)
+		}
+		var wg sync.WaitGroup
+		for p := 0; p < 4; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					dev := ""
+					if i%2 == 0 {
+						dev = fmt.Sprint(p)
+					}
+					r, err := m.Submit(ctx, "race", msg(dev, "{}"), engine.SubmitOptions{Wait: true})
+					if err != nil {
+						if !errors.Is(err, engine.ErrStopping) && !errors.Is(err, engine.ErrNotDeployed) {
+							t.Errorf("submit: %v", err)
+						}
+						return
+					}
+					if r.Status != engine.StatusCompleted {
+						t.Errorf("result %+v", r)
+					}
+				}
+			}()
+		}
+		if err := m.Undeploy(ctx, "race"); err != nil {
+			t.Fatalf("undeploy: %v", err)
+		}
+		wg.Wait()
+	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

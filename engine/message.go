@@ -110,7 +110,7 @@ func (e *Env) StateKey(nodeID, key string) string {
 type trackerKey struct{}
 
 // EnvOf returns the environment of the message a node is handling, or nil
-// outside a Sluice engine.
+// outside a Sluice engine. Inside a sub-chain it is the target flow's.
 func EnvOf(ctx types.RuleContext) *Env {
 	if t := trackerOf(ctx.GetContext()); t != nil {
 		return t.env
@@ -126,16 +126,28 @@ func trackerOf(c context.Context) *tracker {
 	return t
 }
 
-// tracker follows one root message through a flow version: which nodes hold
-// it, the path it took, where its branches ended, and its trace sequence.
+// tracker is a message's view of one flow version: the root flow's, or a
+// sub-chain target's (child), all sharing the message's trackCore.
 type tracker struct {
-	env     *Env
+	env  *Env
+	v    *version
+	root bool
+	*trackCore
+}
+
+// trackCore follows one root message: how many hops it still has to run,
+// which nodes hold it, the path it took, where its branches ended, and its
+// trace sequence.
+type trackCore struct {
 	rootID  string
-	start   time.Time
-	seq     atomic.Uint64
 	collect bool // keep every trace event (test runs)
+	// pending counts hops started or scheduled and not yet finished; the
+	// message is done when it drops to zero (onZero).
+	pending atomic.Int64
+	onZero  func()
 
 	mu     sync.Mutex
+	seq    uint64
 	hops   []hop // hops entered and not yet left (few at a time: a slice beats a map)
 	path   []string
 	ends   []End
@@ -150,73 +162,84 @@ type hop struct {
 	start time.Time
 }
 
-func newTracker(env *Env, rootID string, collect bool) *tracker {
-	return &tracker{env: env, rootID: rootID, start: time.Now(), collect: collect}
+func newTracker(v *version, rootID string, collect bool, onZero func()) *tracker {
+	c := &trackCore{rootID: rootID, collect: collect, onZero: onZero}
+	c.pending.Store(1) // the first hop
+	return &tracker{env: v.env, v: v, root: true, trackCore: c}
 }
 
-func (t *tracker) enter(ctx types.RuleContext, node string, now time.Time) {
-	t.mu.Lock()
-	t.hops = append(t.hops, hop{ctx: ctx, node: node, start: now})
-	t.path = append(t.path, node)
-	t.mu.Unlock()
+// child is the tracker of a sub-chain call into version v.
+func (t *tracker) child(v *version) *tracker {
+	return &tracker{env: v.env, v: v, trackCore: t.trackCore}
+}
+
+// add schedules n more hops.
+func (c *trackCore) add(n int64) { c.pending.Add(n) }
+
+// done finishes one hop; the last one finishes the message.
+func (c *trackCore) done() {
+	if c.pending.Add(-1) == 0 && c.onZero != nil {
+		c.onZero()
+	}
+}
+
+func (c *trackCore) enter(ctx types.RuleContext, node string, now time.Time) {
+	c.mu.Lock()
+	c.hops = append(c.hops, hop{ctx: ctx, node: node, start: now})
+	c.path = append(c.path, node)
+	c.mu.Unlock()
 }
 
 // leave returns when the node was entered (zero when unknown).
-func (t *tracker) leave(ctx types.RuleContext) time.Time {
-	t.mu.Lock()
+func (c *trackCore) leave(ctx types.RuleContext) time.Time {
+	c.mu.Lock()
 	var start time.Time
-	for i := range t.hops {
-		if t.hops[i].ctx == ctx {
-			start = t.hops[i].start
-			last := len(t.hops) - 1
-			t.hops[i] = t.hops[last]
-			t.hops[last] = hop{}
-			t.hops = t.hops[:last]
+	for i := range c.hops {
+		if c.hops[i].ctx == ctx {
+			start = c.hops[i].start
+			last := len(c.hops) - 1
+			c.hops[i] = c.hops[last]
+			c.hops[last] = hop{}
+			c.hops = c.hops[:last]
 			break
 		}
 	}
-	t.mu.Unlock()
+	c.mu.Unlock()
 	return start
 }
 
 // holders returns the nodes that hold the message now.
-func (t *tracker) holders() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (c *trackCore) holders() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var out []string
 	seen := map[string]bool{}
-	for _, h := range t.hops {
+	for _, h := range c.hops {
 		if !seen[h.node] {
 			seen[h.node] = true
 			out = append(out, h.node)
 		}
 	}
-	if len(out) == 0 && len(t.path) > 0 {
-		out = append(out, t.path[len(t.path)-1])
+	if len(out) == 0 && len(c.path) > 0 {
+		out = append(out, c.path[len(c.path)-1])
 	}
 	return out
 }
 
-func (t *tracker) addEnd(e End) {
-	t.mu.Lock()
-	t.ends = append(t.ends, e)
-	if e.Relation == types.Failure && e.Error != "" && t.failed == nil {
-		ec := e
-		t.failed = &ec
+func (c *trackCore) addEnd(e End) {
+	c.mu.Lock()
+	if !c.closed {
+		c.ends = append(c.ends, e)
+		if e.Relation == types.Failure && e.Error != "" && c.failed == nil {
+			ec := e
+			c.failed = &ec
+		}
 	}
-	t.mu.Unlock()
+	c.mu.Unlock()
 }
 
-func (t *tracker) addEvent(ev TraceEvent) {
-	t.mu.Lock()
-	if !t.closed {
-		t.events = append(t.events, ev)
-	}
-	t.mu.Unlock()
-}
-
-func (t *tracker) snapshotPath() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]string(nil), t.path...)
+func (c *trackCore) snapshotPath() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.path...)
 }

@@ -102,7 +102,6 @@ func (a *observeAspect) emit(ctx types.RuleContext, t *tracker, msg types.RuleMs
 		Version:   a.v.number,
 		RootID:    t.rootID,
 		MsgID:     msg.Id,
-		Seq:       t.seq.Add(1),
 		Node:      node,
 		NodeType:  a.v.nodeTypes[node],
 		Direction: dir,
@@ -125,12 +124,18 @@ func (a *observeAspect) emit(ctx types.RuleContext, t *tracker, msg types.RuleMs
 			ev.Metadata[k] = v
 		}
 	}
-	if t.collect {
-		t.addEvent(ev)
+	// The sequence number is taken and the event published under the
+	// message's lock, so subscribers receive a message's events in order.
+	t.mu.Lock()
+	t.seq++
+	ev.Seq = t.seq
+	if t.collect && !t.closed {
+		t.events = append(t.events, ev)
 	}
 	if live {
 		a.v.m.trace.publish(ev)
 	}
+	t.mu.Unlock()
 }
 
 func truncate(s string, max int) (string, bool) {

@@ -98,24 +98,27 @@ func (rt *flowRuntime) admit(ctx context.Context, failFast bool) error {
 // submit admits and dispatches j. Messages with a device id go to that
 // device's lane; others start at once.
 func (rt *flowRuntime) submit(ctx context.Context, j *job, device string, failFast bool) error {
-	rt.mu.Lock()
-	stopping := rt.stopping
-	rt.mu.Unlock()
-	if stopping {
-		return ErrStopping
-	}
 	if err := rt.admit(ctx, failFast); err != nil {
 		return err
 	}
+	rt.mu.Lock()
+	if rt.stopping {
+		rt.mu.Unlock()
+		<-rt.slots
+		return ErrStopping
+	}
 	rt.met.inFlight.Inc()
 	if device == "" {
-		rt.dispatch(j)
+		start := rt.startLocked(j)
+		rt.mu.Unlock()
+		start()
 		return nil
 	}
 	l := rt.lanes[maphash.String(rt.seed, device)%uint64(len(rt.lanes))]
 	l.mu.Lock()
 	l.queue = append(l.queue, j)
 	l.mu.Unlock()
+	rt.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -123,21 +126,32 @@ func (rt *flowRuntime) submit(ctx context.Context, j *job, device string, failFa
 	return nil
 }
 
-// dispatch runs j on the current version.
-func (rt *flowRuntime) dispatch(j *job) {
-	var v *version
+// acquireCurrent counts a message into the current version; nil when the
+// flow is stopping (its last version is closed and nothing replaced it).
+func (rt *flowRuntime) acquireCurrent() *version {
 	for {
-		v = rt.cur.Load()
+		v := rt.cur.Load()
 		if v.acquire() {
-			break
+			return v
+		}
+		if rt.cur.Load() == v {
+			return nil
 		}
 		// v was swapped out between Load and acquire: take the new one.
 	}
-	ctx := j.prepare(rt.m.ctx, v)
-	rt.mu.Lock()
+}
+
+// startLocked binds j to the current version and registers it for the
+// deadline sweeper, in one step under rt.mu, so a drain either waits for it or
+// times it out. It returns what starts the message (outside the lock).
+func (rt *flowRuntime) startLocked(j *job) func() {
+	v := rt.acquireCurrent()
+	if v == nil {
+		return func() { j.expire("flow stopped") }
+	}
+	ctx := j.prepare(v)
 	rt.inflight[j] = struct{}{}
-	rt.mu.Unlock()
-	j.start(ctx)
+	return func() { j.start(ctx) }
 }
 
 // finished is the jobs' onFinish in a runtime.
@@ -155,9 +169,11 @@ func (rt *flowRuntime) finished(j *job) {
 	}
 	rt.met.finished[j.result.Status].Inc()
 	if j.result.Status != StatusCompleted {
-		rt.m.deadLetter(j.deadLetter(rt.tenant))
+		rt.m.deadLetter(j.deadLetter())
 	}
-	j.v.release()
+	if j.v != nil {
+		j.v.release()
+	}
 	rt.met.inFlight.Dec()
 	<-rt.slots
 }
@@ -179,7 +195,10 @@ func (rt *flowRuntime) runLane(l *lane) {
 		l.queue[0] = nil
 		l.queue = l.queue[1:]
 		l.mu.Unlock()
-		rt.dispatch(j)
+		rt.mu.Lock()
+		start := rt.startLocked(j)
+		rt.mu.Unlock()
+		start()
 		<-j.done
 	}
 }
@@ -195,13 +214,15 @@ func (rt *flowRuntime) expire(now time.Time) {
 	}
 	rt.mu.Unlock()
 	for _, j := range late {
-		j.timeout("timed out")
+		j.expire("timed out")
 	}
 }
 
-// stop refuses new messages, lets the lanes finish what they hold, then
-// drains the current version.
+// stop refuses new messages and lets the lanes and the current version
+// finish what they hold, up to the drain deadline; what is left then is
+// timed out (dead-lettered) by id. Then the version's engine stops.
 func (rt *flowRuntime) stop() {
+	deadline := time.Now().Add(rt.m.opts.DrainTimeout)
 	rt.mu.Lock()
 	rt.stopping = true
 	rt.mu.Unlock()
@@ -214,8 +235,32 @@ func (rt *flowRuntime) stop() {
 		default:
 		}
 	}
-	rt.lanesW.Wait()
-	rt.m.drain(rt, rt.cur.Load())
+	lanesDone := make(chan struct{})
+	go func() {
+		rt.lanesW.Wait()
+		close(lanesDone)
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-lanesDone:
+	case <-timer.C:
+		var queued []*job
+		for _, l := range rt.lanes {
+			l.mu.Lock()
+			queued = append(queued, l.queue...)
+			l.queue = nil
+			l.mu.Unlock()
+		}
+		rt.mu.Lock()
+		for j := range rt.inflight {
+			queued = append(queued, j)
+		}
+		rt.mu.Unlock()
+		rt.m.expireAll(rt.id, queued, "drain deadline passed")
+		<-lanesDone
+	}
+	rt.m.drain(rt, rt.cur.Load(), deadline)
 }
 
 // status is a snapshot of the runtime's figures.

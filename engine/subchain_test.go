@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rulego/rulego/api/types"
+
 	"github.com/sluicehq/sluice/engine"
 )
 
@@ -45,6 +47,27 @@ func TestSubchainCallsDeployedVersion(t *testing.T) {
 	}
 	if got := tagOf(); got != "v2" {
 		t.Fatalf("after the target's redeploy: tag = %q, want v2", got)
+	}
+}
+
+// TestSubchainNodesSeeTheTargetsEnv: a node in a sub-chain keys its state
+// with the target flow's id, not the caller's.
+func TestSubchainNodesSeeTheTargetsEnv(t *testing.T) {
+	m := newManager(t, engine.Options{})
+	ctx := ctxT(t)
+	flows := make(chan string, 1)
+	setRecorder(func(ctx types.RuleContext, _ types.RuleMsg) { flows <- engine.EnvOf(ctx).FlowID })
+	t.Cleanup(func() { setRecorder(nil) })
+	caller := chain("outer", "flow")
+	caller.Metadata.Nodes[0].Configuration = map[string]any{"targetId": "inner"}
+	if err := m.DeployMany(ctx, []engine.Deployment{{Tenant: "default", Flow: caller, Version: 1}, {Tenant: "default", Flow: chain("inner", "test/record"), Version: 1}}); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	if r, err := m.Submit(ctx, "outer", msg("", "{}"), engine.SubmitOptions{Wait: true}); err != nil || r.Status != engine.StatusCompleted {
+		t.Fatalf("submit: %v %+v", err, r)
+	}
+	if got := <-flows; got != "inner" {
+		t.Fatalf("sub-chain node saw flow %q, want inner", got)
 	}
 }
 

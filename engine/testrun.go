@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync/atomic"
@@ -35,7 +36,13 @@ func (m *Manager) Test(ctx context.Context, tenant string, f *Flow, msg Message,
 			return nil, fmt.Errorf("test run: start node %q is not in flow %q", startNode, f.RuleChain.ID)
 		}
 	}
+	m.deployMu.Lock()
+	if m.shutdown {
+		m.deployMu.Unlock()
+		return nil, errors.New("test run: engine is shutting down")
+	}
 	m.tests.Add(1)
+	m.deployMu.Unlock()
 	defer m.tests.Done()
 	state := m.opts.State
 	if !sideEffects {
@@ -52,14 +59,14 @@ func (m *Manager) Test(ctx context.Context, tenant string, f *Flow, msg Message,
 		return nil, err
 	}
 	defer v.eng.Stop()
-	j := newJob(msg.ruleMsg(), startNode, time.Now().Add(m.opts.MessageTimeout), true, nil)
+	j := newJob(id, tenant, msg.ruleMsg(), startNode, m.opts.MessageTimeout, true, nil)
 	timer := time.NewTimer(m.opts.MessageTimeout)
 	defer timer.Stop()
-	j.start(j.prepare(m.ctx, v))
+	j.start(j.prepare(v))
 	select {
 	case <-j.done:
 	case <-timer.C:
-		j.timeout("timed out")
+		j.expire("timed out")
 	case <-ctx.Done():
 		j.finish(StatusTimedOut, "test run cancelled: "+context.Cause(ctx).Error())
 	}

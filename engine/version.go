@@ -23,7 +23,9 @@ type version struct {
 	env       *Env
 	eng       types.RuleEngine
 	nodeTypes map[string]string
-	since     time.Time
+	// next counts, per node and relation, the nodes a message goes to.
+	next  map[string]map[string]int
+	since time.Time
 
 	mu        sync.Mutex
 	closed    bool
@@ -40,8 +42,15 @@ func (m *Manager) build(f *Flow, engineID string, number int, env *Env) (*versio
 		nodeTypes: make(map[string]string, len(f.Metadata.Nodes)),
 		drained:   make(chan struct{}),
 	}
+	v.next = make(map[string]map[string]int, len(f.Metadata.Nodes))
 	for _, n := range f.Metadata.Nodes {
 		v.nodeTypes[n.ID] = n.Type
+	}
+	for _, c := range f.Metadata.Connections {
+		if v.next[c.FromID] == nil {
+			v.next[c.FromID] = map[string]int{}
+		}
+		v.next[c.FromID][c.Type]++
 	}
 	rc := f.Clone()
 	rc.RuleChain.Root = true

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/rulego/rulego/api/types"
@@ -15,14 +17,15 @@ import (
 type workerPool struct {
 	tasks chan func()
 	quit  chan struct{}
+	log   *slog.Logger
 	wg    sync.WaitGroup
 	once  sync.Once
 }
 
 var _ types.Pool = (*workerPool)(nil)
 
-func newWorkerPool(workers int) *workerPool {
-	p := &workerPool{tasks: make(chan func()), quit: make(chan struct{})}
+func newWorkerPool(workers int, log *slog.Logger) *workerPool {
+	p := &workerPool{tasks: make(chan func()), quit: make(chan struct{}), log: log}
 	p.wg.Add(workers)
 	for i := 0; i < workers; i++ {
 		go p.work()
@@ -30,12 +33,25 @@ func newWorkerPool(workers int) *workerPool {
 	return p
 }
 
+// runInline runs a task in the submitter's goroutine; a panic in it stays
+// there instead of unwinding into the node that submitted it.
+func (p *workerPool) runInline(task func()) {
+	defer p.recover()
+	task()
+}
+
+func (p *workerPool) recover() {
+	if r := recover(); r != nil && p.log != nil {
+		p.log.Error("engine task panicked", "panic", fmt.Sprint(r))
+	}
+}
+
 func (p *workerPool) work() {
 	defer p.wg.Done()
 	for {
 		select {
 		case task := <-p.tasks:
-			task()
+			p.runInline(task)
 		case <-p.quit:
 			return
 		}
@@ -47,7 +63,7 @@ func (p *workerPool) Submit(task func()) error {
 	select {
 	case p.tasks <- task:
 	default:
-		task()
+		p.runInline(task)
 	}
 	return nil
 }
