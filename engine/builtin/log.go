@@ -9,6 +9,7 @@ import (
 	"github.com/rulego/rulego/components/base"
 	"github.com/rulego/rulego/utils/str"
 
+	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/engine/spec"
 )
 
@@ -40,7 +41,8 @@ type logConfig struct {
 	Level   string `json:"level"`
 }
 
-// LogNode logs each message through log/slog (slog.Default at Init) and
+// LogNode logs each message through the flow's logger (slog.Default outside
+// a Sluice engine) and
 // passes it on on Success.
 type LogNode struct {
 	cfg    logConfig
@@ -85,7 +87,11 @@ func (n *LogNode) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
 	case !n.tmpl.IsNotVar():
 		text = n.tmpl.Execute(base.NodeUtils.GetEvn(ctx, msg))
 	}
-	n.logger.LogAttrs(ctx.GetContext(), n.level, strings.ReplaceAll(text, "\n", " "), attrs...)
+	logger := n.logger
+	if env := engine.EnvOf(ctx); env != nil && env.Logger != nil {
+		logger = env.Logger // carries the flow and version
+	}
+	logger.LogAttrs(ctx.GetContext(), n.level, strings.ReplaceAll(text, "\n", " "), attrs...)
 	ctx.TellSuccess(msg)
 }
 

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/flows"
+	"github.com/sluicehq/sluice/server"
+	"github.com/sluicehq/sluice/store"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server: API, designer, engine; restores the deployed flows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	addConfigFlags(cmd.Flags())
+	return cmd
+}
+
+// serve runs sluice until ctx ends (SIGINT, SIGTERM), then shuts down
+// gracefully: stop accepting, drain the engine, close the store.
+func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log) // nodes that log use the default logger
+	if err := os.MkdirAll(cfg.Data.Dir, 0o700); err != nil {
+		return fmt.Errorf("serve: data directory: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.Data.Dir, store.Options{MaxDeadLetters: cfg.Store.MaxDeadLetters})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	// Until the server owns the store and the engine, close them here.
+	var mgr *engine.Manager
+	owned := false
+	defer func() {
+		if owned {
+			return
+		}
+		if mgr != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+			_ = mgr.Shutdown(sctx)
+			cancel()
+		}
+		_ = db.Close()
+	}()
+
+	key, err := store.LoadSecretKey(cfg.Data.Dir)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	box, err := store.NewSecretBox(key)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	svc := flows.NewService(db.Flows(), box)
+
+	users, err := db.Users().CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	firstStart := users == 0
+	generated, err := server.EnsureAdmin(ctx, db, cfg.Admin.Password)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if firstStart && cfg.Flows.Examples {
+		n, err := svc.LoadExamples(ctx, store.DefaultTenant)
+		if err != nil {
+			log.Error("load example flows", "err", err)
+		} else if n > 0 {
+			log.Info("example flows loaded", "flows", n)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	state, err := engine.NewMemoryState(ctx, kvPersister{db.KV()})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	opts := engineOptions(cfg, log)
+	opts.State = state
+	opts.DeadLetters = server.NewDeadLetterSink(db.DeadLetters(), log)
+	opts.Metrics = reg
+	mgr = engine.NewManager(opts)
+
+	srv := server.New(server.Config{
+		SessionTTL:     cfg.Auth.SessionTTL,
+		APITokenTTL:    cfg.Auth.APITokenTTL,
+		RequestTimeout: cfg.HTTP.RequestTimeout,
+	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS()})
+	owned = true
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.HTTP.Addr)
+	if err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("serve: listen on %s: %w", cfg.HTTP.Addr, err), srv.Shutdown(sctx))
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	url := "http://" + displayAddr(ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "url", url, "version", version)
+	fmt.Fprintf(stdout, "Sluice %s is running at %s\n", version, url)
+	switch {
+	case generated != "":
+		fmt.Fprintf(stdout, "Log in as %q with password %s (generated on first start and shown only now; set SLUICE_ADMIN_PASSWORD to choose it)\n", server.AdminUser, generated)
+	case firstStart:
+		fmt.Fprintf(stdout, "Log in as %q with the password from SLUICE_ADMIN_PASSWORD\n", server.AdminUser)
+	default:
+		fmt.Fprintf(stdout, "Log in with your user (the first start created %q)\n", server.AdminUser)
+	}
+	fmt.Fprintf(stdout, "  curl -s -X POST %s/api/v1/auth/login -d '{\"username\":\"admin\",\"password\":\"...\"}'\n", url)
+
+	restored, failed := srv.Restore(ctx)
+	log.Info("deployed flows restored", "flows", restored, "failed", failed)
+	srv.SetReady(true)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx))
+	case serveErr = <-served:
+		log.Error("server stopped", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	shutdownErr := srv.Shutdown(sctx)
+	if serveErr == nil {
+		serveErr = <-served
+	}
+	if err := errors.Join(serveErr, shutdownErr); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// displayAddr is the address to print: a wildcard host becomes localhost.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
