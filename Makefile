@@ -22,7 +22,7 @@ run: build
 	./$(BIN) serve
 
 ## test: everything CI checks
-test: deps lint unit bench-smoke
+test: deps lint bench-smoke unit
 
 ## lint: gofmt and go vet
 lint: fmt-check vet
