@@ -96,10 +96,14 @@ type Manager struct {
 	mu       sync.RWMutex
 	flows    map[string]*flowRuntime
 	stopping map[*flowRuntime]struct{} // undeployed, still draining
-	tests    sync.WaitGroup
-	bg       sync.WaitGroup // drains and the deadline sweeper
-	stopBg   chan struct{}
-	shutdown bool
+
+	srcMu     sync.Mutex
+	sources   map[string]map[string]*runningSource // flow id -> node id -> source
+	resources *Resources
+	tests     sync.WaitGroup
+	bg        sync.WaitGroup // drains and the deadline sweeper
+	stopBg    chan struct{}
+	shutdown  bool
 }
 
 // NewManager returns a running manager with no flows.
@@ -111,6 +115,7 @@ func NewManager(o Options) *Manager {
 		opts: o, log: o.Logger, metrics: newEngineMetrics(o.Metrics), trace: NewTraceBus(),
 		pool: newWorkerPool(o.Workers, o.Logger), components: &rgengine.RuleComponentRegistry{},
 		ctx: ctx, cancel: cancel, flows: map[string]*flowRuntime{}, stopping: map[*flowRuntime]struct{}{}, stopBg: make(chan struct{}),
+		sources: map[string]map[string]*runningSource{}, resources: NewResources(),
 	}
 	m.subchains = subchainPool{m}
 	for _, r := range spec.All() {
@@ -205,7 +210,7 @@ func (m *Manager) DeployMany(ctx context.Context, ds []Deployment) error {
 			return fmt.Errorf("deploy: %w", err)
 		}
 		id := d.Flow.RuleChain.ID
-		env := &Env{FlowID: id, Tenant: d.Tenant, Version: d.Version, State: m.opts.State, SideEffects: true, Logger: m.log.With("flow", id)}
+		env := &Env{FlowID: id, Tenant: d.Tenant, Version: d.Version, State: m.opts.State, SideEffects: true, Resources: m.resources, Logger: m.log.With("flow", id)}
 		v, err := m.build(d.Flow, fmt.Sprintf("%s@%d", id, d.Version), d.Version, env)
 		if err != nil {
 			m.stopVersions(built)
@@ -216,6 +221,13 @@ func (m *Manager) DeployMany(ctx context.Context, ds []Deployment) error {
 	}
 	for _, v := range built {
 		m.swapIn(v.env.Tenant, v)
+	}
+	// Connector sources start once their flow's runtime exists. A source
+	// that cannot start is reported in the flow's status; the deploy stands.
+	for _, v := range built {
+		for _, err := range m.reconcileSources(ctx, v.env.Tenant, v.flow) {
+			m.log.Warn("deploy: connector not running", "error", err)
+		}
 	}
 	return nil
 }
@@ -338,7 +350,8 @@ func (m *Manager) Undeploy(ctx context.Context, flowID string) error {
 	if !ok {
 		return fmt.Errorf("undeploy %q: %w", flowID, ErrNotDeployed)
 	}
-	rt.stop() // bounded by the drain deadline
+	m.stopFlowSources(ctx, flowID) // no new messages from devices
+	rt.stop()                      // bounded by the drain deadline
 	m.mu.Lock()
 	delete(m.stopping, rt)
 	m.mu.Unlock()
@@ -378,6 +391,8 @@ type FlowStatus struct {
 	Failed    uint64    `json:"failed"`
 	TimedOut  uint64    `json:"timedOut"`
 	Rejected  uint64    `json:"rejected"`
+	// Sources are the connector nodes' statuses, by node id.
+	Sources map[string]SourceStatus `json:"sources,omitempty"`
 }
 
 // Status of a deployed flow.
@@ -386,7 +401,9 @@ func (m *Manager) Status(flowID string) (FlowStatus, error) {
 	if rt == nil {
 		return FlowStatus{}, fmt.Errorf("status %q: %w", flowID, ErrNotDeployed)
 	}
-	return rt.status(), nil
+	st := rt.status()
+	st.Sources = m.SourceStatuses(flowID)
+	return st, nil
 }
 
 // DeployedFlowDoc returns the flow document of the running version.
@@ -504,6 +521,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			m.stopFlowSources(ctx, rt.id)
 			rt.stop()
 		}()
 	}

@@ -98,7 +98,9 @@ type Env struct {
 	// SideEffects is false in test runs: sinks, notifiers and publishers
 	// must then report what they would have done instead of doing it.
 	SideEffects bool
-	Logger      *slog.Logger
+	// Resources shares clients between nodes and connectors.
+	Resources *Resources
+	Logger    *slog.Logger
 }
 
 // StateKey is the state key of a node's item; it survives redeploys because

@@ -53,7 +53,7 @@ func (m *Manager) Test(ctx context.Context, tenant string, f *Flow, msg Message,
 		state = scratch
 	}
 	id := f.RuleChain.ID
-	env := &Env{FlowID: id, Tenant: tenant, State: state, SideEffects: sideEffects, Logger: m.log.With("flow", id, "test", true)}
+	env := &Env{FlowID: id, Tenant: tenant, State: state, SideEffects: sideEffects, Resources: m.resources, Logger: m.log.With("flow", id, "test", true)}
 	v, err := m.build(f, fmt.Sprintf("%s@test-%d", id, testRuns.Add(1)), 0, env)
 	if err != nil {
 		return nil, err
