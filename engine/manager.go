@@ -24,6 +24,9 @@ type Options struct {
 	Logger      *slog.Logger
 	State       StateStore
 	DeadLetters DeadLetterSink
+	// Devices authenticates devices for connectors (nil: connectors that
+	// require device credentials refuse every device).
+	Devices DeviceAuth
 	// Metrics is where the engine registers its collectors (nil: nowhere).
 	Metrics prometheus.Registerer
 	// MaxInFlight bounds the messages admitted to one flow and not finished

@@ -65,6 +65,9 @@ type SourceContext struct {
 	Resources *Resources
 	// State is the engine's state store.
 	State StateStore
+	// Devices authenticates devices (may be nil: then refuse every device
+	// that must authenticate).
+	Devices DeviceAuth
 }
 
 // Inlet submits a message into a deployed flow at a connector's node.
@@ -206,7 +209,7 @@ func (m *Manager) startSource(ctx context.Context, tenant, flowID string, n Node
 		FlowID: flowID, NodeID: n.ID, Tenant: tenant,
 		Logger:    m.log.With("flow", flowID, "node", n.ID, "connector", n.Type),
 		In:        inlet{m: m, flowID: flowID, nodeID: n.ID},
-		Resources: m.resources, State: m.opts.State,
+		Resources: m.resources, State: m.opts.State, Devices: m.opts.Devices,
 	}
 	src, err := f(sc, n.Configuration)
 	if err == nil {
@@ -282,6 +285,14 @@ type resource struct {
 	refs  int
 }
 
+// Provide registers a resource that the process owns (the API server's
+// ingest router, say): Acquire of key returns it and never closes it.
+func (r *Resources) Provide(key string, value any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[key] = &resource{value: value, refs: 1}
+}
+
 // NewResources returns an empty set.
 func NewResources() *Resources { return &Resources{m: map[string]*resource{}} }
 
@@ -319,3 +330,6 @@ func (r *Resources) Acquire(key string, open func() (value any, closeFn func() e
 	}
 	return res.value, release, nil
 }
+
+// Resources is the manager's set of shared resources.
+func (m *Manager) Resources() *Resources { return m.resources }
