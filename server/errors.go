@@ -139,6 +139,10 @@ func toAPIError(err error) *apiError {
 		e := notFound("%s", err.Error())
 		e.cause = err
 		return e
+	case errors.Is(err, store.ErrExists):
+		e := newError(http.StatusConflict, CodeConflict, "%s", err.Error())
+		e.cause = err
+		return e
 	case errors.Is(err, engine.ErrNotDeployed):
 		e := newError(http.StatusConflict, CodeNotDeployed, "%s", err.Error())
 		e.cause = err

@@ -62,7 +62,7 @@ func newEnvWith(t *testing.T, opt func(*engine.Options)) *env {
 		opt(&opts)
 	}
 	mgr := engine.NewManager(opts)
-	srv := New(Config{}, Deps{DB: db, Flows: flows.NewService(db.Flows(), box), Engine: mgr, Logger: log, Metrics: reg})
+	srv := New(Config{}, Deps{DB: db, Flows: flows.NewService(db.Flows(), box), Engine: mgr, Logger: log, Metrics: reg, Devices: NewDeviceAuth(db)})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -99,6 +99,15 @@ func (s *Server) routeTable() []route {
 		{Method: http.MethodPost, Path: APIPrefix + "/deadletters/replay", Summary: "Replay a filtered set of dead letters through the current version of their flows.", Tag: "deadletters", Auth: true, Body: "ReplayRequest", Handler: s.replayDeadLetters},
 		{Method: http.MethodPost, Path: APIPrefix + "/deadletters/:id/replay", Summary: "Replay one dead letter through the current version of its flow; it is removed once accepted.", Tag: "deadletters", Auth: true, Handler: s.replayDeadLetter},
 		{Method: http.MethodDelete, Path: APIPrefix + "/deadletters/:id", Summary: "Delete a dead letter.", Tag: "deadletters", Auth: true, Status: http.StatusNoContent, Handler: s.deleteDeadLetter},
+
+		// Device registry.
+		{Method: http.MethodGet, Path: APIPrefix + "/devices", Summary: "List devices by id, optionally of a group or with a tag.", Tag: "devices", Auth: true,
+			Query: []param{qp("group", "string", "Only this group."), qp("tag", "string", "Only devices with this tag."), qp("limit", "integer", "Page size (default 50, at most 1000)."), qp("offset", "integer", "Skip this many.")}, Handler: s.listDevices},
+		{Method: http.MethodPost, Path: APIPrefix + "/devices", Summary: "Register a device ({id, name, group, tags, credentials: token|password|none, username}); its generated token or password is shown only in this answer.", Tag: "devices", Auth: true, Status: http.StatusCreated, Handler: s.createDevice},
+		{Method: http.MethodGet, Path: APIPrefix + "/devices/:id", Summary: "One device (never its secret).", Tag: "devices", Auth: true, Handler: s.getDevice},
+		{Method: http.MethodPut, Path: APIPrefix + "/devices/:id", Summary: "Replace a device's name, group and tags.", Tag: "devices", Auth: true, Handler: s.updateDevice},
+		{Method: http.MethodDelete, Path: APIPrefix + "/devices/:id", Summary: "Delete a device; its credentials stop working at once.", Tag: "devices", Auth: true, Status: http.StatusNoContent, Handler: s.deleteDevice},
+		{Method: http.MethodPost, Path: APIPrefix + "/devices/:id/credentials", Summary: "Replace a device's credentials with a new secret, shown only in this answer; the old one stops working at once.", Tag: "devices", Auth: true, Handler: s.rotateDeviceCredentials},
 	}
 }
 

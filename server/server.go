@@ -76,18 +76,23 @@ type Deps struct {
 	// Designer holds the designer's static files, served at /; nil serves
 	// nothing there.
 	Designer fs.FS
+	// Devices is the device authenticator the engine uses, so that the
+	// devices API can make it forget changed devices (nil: nothing to tell).
+	Devices *DeviceAuth
 }
 
 // Server is Sluice's HTTP server.
 type Server struct {
-	cfg    Config
-	db     *store.DB
-	flows  *flows.Service
-	engine *engine.Manager
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	app    *fiber.App
-	routes []route
+	cfg Config
+	db  *store.DB
+	// devices is the engine's device authenticator (may be nil).
+	devices *DeviceAuth
+	flows   *flows.Service
+	engine  *engine.Manager
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	app     *fiber.App
+	routes  []route
 	// traceWS upgrades trace requests (built once: it holds the upgrader).
 	traceWS fiber.Handler
 
@@ -131,6 +136,7 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{
 		cfg:        cfg,
 		db:         deps.DB,
+		devices:    deps.Devices,
 		flows:      deps.Flows,
 		engine:     deps.Engine,
 		log:        log,

@@ -101,13 +101,15 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	opts.State = state
 	opts.DeadLetters = server.NewDeadLetterSink(db.DeadLetters(), log)
 	opts.Metrics = reg
+	devices := server.NewDeviceAuth(db)
+	opts.Devices = devices
 	mgr = engine.NewManager(opts)
 
 	srv := server.New(server.Config{
 		SessionTTL:     cfg.Auth.SessionTTL,
 		APITokenTTL:    cfg.Auth.APITokenTTL,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
-	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS()})
+	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices})
 	owned = true
 
 	var lc net.ListenConfig
