@@ -3,11 +3,11 @@
 # Debian machine (run as root; no systemd). Tests start their own server
 # instances on free ports; this script only installs binaries.
 #
-# The foundation needs nothing beyond Go itself. Later work adds packages to
-# PACKAGES (Mosquitto, Redis, Chromium, ...) and Go-built servers below.
+# Mosquitto (MQTT connector tests), mosquitto-clients (docs examples) and
+# libcoap3-bin (coap-client-notls, the CoAP connector's test device).
 set -euo pipefail
 
-PACKAGES=()
+PACKAGES=(mosquitto mosquitto-clients libcoap3-bin)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	_ "github.com/sluicehq/sluice/connectors/all"
 	_ "github.com/sluicehq/sluice/engine/builtin"
 	"github.com/sluicehq/sluice/engine/spec"
 )

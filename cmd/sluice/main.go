@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	_ "github.com/sluicehq/sluice/connectors/all" // the connectors
 	_ "github.com/sluicehq/sluice/engine/builtin" // the built-in node types
 )
 
