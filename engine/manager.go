@@ -428,6 +428,10 @@ type SubmitOptions struct {
 	FailFast bool
 	// StartNode starts the message at this node instead of the first one.
 	StartNode string
+	// OrderKey, when set, orders messages by this key instead of their
+	// device id: messages with one key run one after another in arrival
+	// order (a connection's frames before the device is known, say).
+	OrderKey string
 	// Done, when set, is called once with the message's result when it is
 	// finished (connectors acknowledge their input there). It runs on the
 	// engine's goroutine: keep it short.
@@ -445,7 +449,11 @@ func (m *Manager) Submit(ctx context.Context, flowID string, msg Message, o Subm
 	j := newJob(flowID, rt.tenant, rm, o.StartNode, m.opts.MessageTimeout, false, rt.finished)
 	j.notify = o.Done
 	j.log = m.log
-	if err := rt.submit(ctx, j, rm.Metadata[MetaDeviceID], o.FailFast); err != nil {
+	key := o.OrderKey
+	if key == "" {
+		key = rm.Metadata[MetaDeviceID]
+	}
+	if err := rt.submit(ctx, j, key, o.FailFast); err != nil {
 		return nil, fmt.Errorf("submit to %q: %w", flowID, err)
 	}
 	if !o.Wait {

@@ -543,3 +543,36 @@ func TestPanickingNodeFailsTheMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestOrderKeyKeepsOrderWithoutDeviceID(t *testing.T) {
+	m := newManager(t, engine.Options{Lanes: 4})
+	ctx := ctxT(t)
+	var mu sync.Mutex
+	var seen []string
+	setRecorder(func(_ types.RuleContext, msg types.RuleMsg) {
+		mu.Lock()
+		seen = append(seen, msg.Data)
+		mu.Unlock()
+	})
+	t.Cleanup(func() { setRecorder(nil) })
+	if err := m.Deploy(ctx, "default", chain("keyed", "test/pass", "test/pass", "test/record"), 1); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	const n = 300
+	done := make(chan struct{}, n)
+	for i := 0; i < n; i++ {
+		if _, err := m.Submit(ctx, "keyed", msg("", fmt.Sprint(i)), engine.SubmitOptions{OrderKey: "conn-1", Done: func(engine.Result) { done <- struct{}{} }}); err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		<-done
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, d := range seen {
+		if d != fmt.Sprint(i) {
+			t.Fatalf("message %d arrived as %s: order broken", i, d)
+		}
+	}
+}
