@@ -308,7 +308,8 @@ func (s *source) handle(c net.Conn, frame []byte, device, remote string) {
 	s.inflight.Add(1)
 	// Wait for a slot: while the flow is full this connection stops reading
 	// and TCP flow control holds the device back.
-	_, err := s.sc.In.Submit(s.ctx, msg, engine.SubmitOptions{Done: func(engine.Result) { s.inflight.Done() }})
+	// A connection's frames keep their order even when no device is known.
+	_, err := s.sc.In.Submit(s.ctx, msg, engine.SubmitOptions{OrderKey: orderKey(device, remote), Done: func(engine.Result) { s.inflight.Done() }})
 	if err != nil {
 		s.inflight.Done()
 		s.fail(fmt.Errorf("%s: frame not admitted: %w", remote, err))
@@ -437,4 +438,13 @@ func (st *stats) status() engine.SourceStatus {
 		State: st.state, Connections: st.conns.Load(), Messages: st.msgs.Load(), Bytes: st.bytes.Load(),
 		Errors: st.errs.Load(), LastError: st.lastErr, Since: st.since,
 	}
+}
+
+// orderKey orders a connection's frames: by device when it is known (the
+// engine's default, shared with every connector), else by the connection.
+func orderKey(device, remote string) string {
+	if device != "" {
+		return ""
+	}
+	return "tcp-conn:" + remote
 }
