@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"sort"
@@ -342,14 +343,14 @@ func (v *validator) conflicts() {
 	for i, c := range mine {
 		var holder *claim
 		for j := range i {
-			if mine[j].resource == c.resource && mine[j].value == c.value {
+			if sameClaim(mine[j], c) {
 				holder = &mine[j]
 				break
 			}
 		}
 		if holder == nil {
 			for j := range others {
-				if others[j].resource == c.resource && others[j].value == c.value {
+				if sameClaim(others[j], c) {
 					holder = &others[j]
 					break
 				}
@@ -362,6 +363,41 @@ func (v *validator) conflicts() {
 			Message: fmt.Sprintf("%s %q is also claimed by flow %q, node %q", c.resource, c.value, holder.flow, holder.node)})
 	}
 }
+
+// sameClaim reports whether two claims take the same resource. Listen
+// addresses ("tcpListen", "udpListen" and the generic "listen", which is
+// TCP) collide when their ports are equal and a host is equal or a wildcard
+// (":5683", "0.0.0.0:5683" and "[::]:5683" all take every address).
+func sameClaim(a, b claim) bool {
+	ra, rb := listenProto(a.resource), listenProto(b.resource)
+	if ra == "" || rb == "" {
+		return a.resource == b.resource && a.value == b.value
+	}
+	if ra != rb {
+		return false
+	}
+	ha, pa, errA := net.SplitHostPort(a.value)
+	hb, pb, errB := net.SplitHostPort(b.value)
+	if errA != nil || errB != nil {
+		return a.value == b.value
+	}
+	if pa != pb {
+		return false
+	}
+	return ha == hb || wildcardHost(ha) || wildcardHost(hb)
+}
+
+func listenProto(resource string) string {
+	switch resource {
+	case "listen", "tcpListen":
+		return "tcp"
+	case "udpListen":
+		return "udp"
+	}
+	return ""
+}
+
+func wildcardHost(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
 
 func (v *validator) cycles() {
 	if b, ok := v.f.RuleChain.AdditionalInfo["allowCycles"].(bool); ok && b {

@@ -48,7 +48,7 @@ var coapSpec = &spec.Node{
 		"A device may `GET` with Observe one of `observePaths` (e.g. `/commands/{deviceId}`); a `coapNotify` node in any flow of the tenant sets the resource's value and notifies its observers. " +
 		"Payloads must fit in one datagram: block-wise transfer (RFC 7959) is refused with 4.13. DTLS (`coaps://`) is not supported yet.",
 	Fields: []*spec.Field{
-		{Name: "listen", Type: spec.String, Default: ":5683", Exclusive: "listen",
+		{Name: "listen", Type: spec.String, Default: ":5683", Exclusive: "udpListen",
 			Help: "UDP address to listen on, host:port; an empty host listens on every interface.", Example: "127.0.0.1:5683"},
 		{Name: "paths", Type: spec.List, Item: &spec.Field{Type: spec.String}, Default: []any{"/telemetry"}, Min: spec.Num(1),
 			Help: "Resource paths devices POST or PUT to; a segment `{deviceId}` must be the device's own id.", Example: []any{"/telemetry", "/devices/{deviceId}/events"}},

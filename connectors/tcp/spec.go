@@ -54,7 +54,7 @@ var tcpSpec = &spec.Node{
 		"`idleTimeout` bounds the time to receive one whole frame, so a device that trickles bytes (slowloris) is cut too. " +
 		"With `reply: ack` the connector writes `ackText` after each admitted frame (and after an accepted token) and `nack\\n` after a refused one.",
 	Fields: []*spec.Field{
-		{Name: "listen", Type: spec.String, Default: ":7000", Exclusive: "listen",
+		{Name: "listen", Type: spec.String, Default: ":7000", Exclusive: "tcpListen",
 			Help: "Address to listen on, host:port; an empty host listens on every interface.", Example: "127.0.0.1:7000"},
 		{Name: "framing", Type: spec.Enum, Enum: []string{FrameNewline, FrameLength, FrameFixed, FrameDelimiter}, Default: FrameNewline,
 			Help: "Where a frame ends: `newline`, `length` (a length prefix), `fixed` (every frame is `frameSize` bytes) or `delimiter`."},
