@@ -24,17 +24,23 @@ type IngestRouter interface {
 }
 
 // MountIngest adds the catch-all routes /ingest/* (HTTP in) and /ws/*
-// (WebSocket in) to app, dispatching to the routers; a nil router, or a
-// path no flow serves, answers 404 with the API's JSON error body. Mount
-// before any catch-all handler (the designer's files, the JSON 404), since
-// Fiber runs handlers in the order they were added. The routes need no API
-// authentication: connectors authenticate devices themselves.
+// (WebSocket in) to app for every method, dispatching to the routers; a nil
+// router, or a path no flow serves, answers 404 with the API's JSON error
+// body. Mount before any catch-all handler (the designer's files, the JSON
+// 404), since Fiber runs handlers in the order they were added. The routes
+// need no API authentication: connectors authenticate devices themselves.
+//
+// The server's route table can instead list IngestHandler under
+// "POST|PUT /ingest/*" and "GET /ws/*", so that the OpenAPI document
+// describes them.
 func MountIngest(app fiber.Router, httpIn, ws IngestRouter) {
-	app.All(IngestPrefix+"/*", dispatchIngest(IngestPrefix, httpIn))
-	app.All(WSPrefix+"/*", dispatchIngest(WSPrefix, ws))
+	app.All(IngestPrefix+"/*", IngestHandler(IngestPrefix, httpIn))
+	app.All(WSPrefix+"/*", IngestHandler(WSPrefix, ws))
 }
 
-func dispatchIngest(prefix string, r IngestRouter) fiber.Handler {
+// IngestHandler is the handler of a route prefix+"/*": it dispatches to the
+// handler r finds for the rest of the path, or answers the JSON 404.
+func IngestHandler(prefix string, r IngestRouter) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		path := strings.Trim(c.Params("*"), "/")
 		var h fiber.Handler

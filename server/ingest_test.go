@@ -95,3 +95,23 @@ func TestMountIngestWithoutRouters(t *testing.T) {
 		t.Errorf("nil routers: %d", resp.StatusCode)
 	}
 }
+
+// The route-table form: IngestHandler under explicit methods.
+func TestIngestHandlerInARouteTable(t *testing.T) {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	in := httpin.NewRouter()
+	if _, err := in.Add("a/b", "test", func(c *fiber.Ctx) error { return c.SendStatus(http.StatusAccepted) }); err != nil {
+		t.Fatal(err)
+	}
+	app.Post(IngestPrefix+"/*", IngestHandler(IngestPrefix, in))
+	for path, want := range map[string]int{"/ingest/a/b": 202, "/ingest/a": 404} {
+		resp, err := app.Test(httptest.NewRequest("POST", path, nil), 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}

@@ -93,6 +93,12 @@ func (s *Server) routeTable() []route {
 		{Method: http.MethodGet, Path: APIPrefix + "/flows/:id/trace", Summary: "WebSocket streaming the live trace events of a deployed flow; authenticate with ?ticket=.", Tag: "deploy", Auth: true, WebSocket: true,
 			Query: []param{qp("ticket", "string", "A ticket from POST /api/v1/auth/ticket.")}, Status: http.StatusSwitchingProtocols, Handler: s.trace},
 
+		// Device traffic for connectors (devices authenticate with their own tokens).
+		{Method: http.MethodPost, Path: IngestPrefix + "/*", Summary: "Device data for the deployed httpIn node serving the path; device token in Authorization: Bearer, X-Device-Token or ?token=. 202 with {msgId}, or the flow's result in sync mode.", Tag: "ingest", Status: http.StatusAccepted, Handler: IngestHandler(IngestPrefix, s.ingestHTTP)},
+		{Method: http.MethodPut, Path: IngestPrefix + "/*", Summary: "As POST /ingest/{path}.", Tag: "ingest", Status: http.StatusAccepted, Handler: IngestHandler(IngestPrefix, s.ingestHTTP)},
+		{Method: http.MethodGet, Path: WSPrefix + "/*", Summary: "WebSocket of the deployed wsIn node serving the path; each frame is a message, wsPush nodes send back; device token in ?token=.", Tag: "ingest", WebSocket: true,
+			Query: []param{qp("token", "string", "The device's token.")}, Status: http.StatusSwitchingProtocols, Handler: IngestHandler(WSPrefix, s.ingestWS)},
+
 		// Dead letters.
 		{Method: http.MethodGet, Path: APIPrefix + "/deadletters", Summary: "Messages that failed or timed out, newest first.", Tag: "deadletters", Auth: true,
 			Query: []param{qp("flow", "string", "Only this flow."), qp("limit", "integer", "Page size (default 50, at most 1000)."), qp("offset", "integer", "Skip this many.")}, Handler: s.listDeadLetters},

@@ -79,6 +79,10 @@ type Deps struct {
 	// Devices is the device authenticator the engine uses, so that the
 	// devices API can make it forget changed devices (nil: nothing to tell).
 	Devices *DeviceAuth
+	// IngestHTTP and IngestWS are the routers of the httpIn and wsIn
+	// connectors, served under /ingest/* and /ws/* (nil: 404 there).
+	IngestHTTP IngestRouter
+	IngestWS   IngestRouter
 }
 
 // Server is Sluice's HTTP server.
@@ -88,11 +92,13 @@ type Server struct {
 	// devices is the engine's device authenticator (may be nil).
 	devices *DeviceAuth
 	flows   *flows.Service
-	engine  *engine.Manager
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	app     *fiber.App
-	routes  []route
+	// ingestHTTP and ingestWS dispatch device traffic to connectors.
+	ingestHTTP, ingestWS IngestRouter
+	engine               *engine.Manager
+	log                  *slog.Logger
+	reg                  *prometheus.Registry
+	app                  *fiber.App
+	routes               []route
 	// traceWS upgrades trace requests (built once: it holds the upgrader).
 	traceWS fiber.Handler
 
@@ -137,6 +143,8 @@ func New(cfg Config, deps Deps) *Server {
 		cfg:        cfg,
 		db:         deps.DB,
 		devices:    deps.Devices,
+		ingestHTTP: deps.IngestHTTP,
+		ingestWS:   deps.IngestWS,
 		flows:      deps.Flows,
 		engine:     deps.Engine,
 		log:        log,

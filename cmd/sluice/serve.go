@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	httpin "github.com/sluicehq/sluice/connectors/http"
+	"github.com/sluicehq/sluice/connectors/ws"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/flows"
 	"github.com/sluicehq/sluice/server"
@@ -104,12 +106,17 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	devices := server.NewDeviceAuth(db)
 	opts.Devices = devices
 	mgr = engine.NewManager(opts)
+	// The httpIn and wsIn connectors serve on the API server's port.
+	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
+	mgr.Resources().Provide(httpin.RouterKey, ingest)
+	mgr.Resources().Provide(ws.RouterKey, wsIngest)
 
 	srv := server.New(server.Config{
 		SessionTTL:     cfg.Auth.SessionTTL,
 		APITokenTTL:    cfg.Auth.APITokenTTL,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
-	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices})
+	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices,
+		IngestHTTP: ingest, IngestWS: wsIngest})
 	owned = true
 
 	var lc net.ListenConfig
