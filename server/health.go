@@ -12,10 +12,20 @@ import (
 type HealthAnswer struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// Components is the state of the process's other parts, such as the
+	// embedded MQTT broker (healthz only).
+	Components map[string]any `json:"components,omitempty"`
 }
 
+// healthz answers 200 while the process answers, with the state of its
+// components: a component that failed (a broker whose port was taken) is
+// reported there, not as a dead process.
 func (s *Server) healthz(c *fiber.Ctx) error {
-	return c.JSON(HealthAnswer{Status: "ok"})
+	a := HealthAnswer{Status: "ok"}
+	if s.components != nil {
+		a.Components = s.components()
+	}
+	return c.JSON(a)
 }
 
 // readyz answers 200 once the deployed flows are restored and while the

@@ -83,6 +83,9 @@ type Deps struct {
 	// connectors, served under /ingest/* and /ws/* (nil: 404 there).
 	IngestHTTP IngestRouter
 	IngestWS   IngestRouter
+	// Components reports the state of the process's other parts (the
+	// embedded MQTT broker, say), shown by GET /healthz.
+	Components func() map[string]any
 }
 
 // Server is Sluice's HTTP server.
@@ -94,6 +97,7 @@ type Server struct {
 	flows   *flows.Service
 	// ingestHTTP and ingestWS dispatch device traffic to connectors.
 	ingestHTTP, ingestWS IngestRouter
+	components           func() map[string]any
 	engine               *engine.Manager
 	log                  *slog.Logger
 	reg                  *prometheus.Registry
@@ -145,6 +149,7 @@ func New(cfg Config, deps Deps) *Server {
 		devices:    deps.Devices,
 		ingestHTTP: deps.IngestHTTP,
 		ingestWS:   deps.IngestWS,
+		components: deps.Components,
 		flows:      deps.Flows,
 		engine:     deps.Engine,
 		log:        log,

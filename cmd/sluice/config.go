@@ -31,6 +31,9 @@ type Config struct {
 	Data struct {
 		Dir string `koanf:"dir"`
 	} `koanf:"data"`
+	MQTT struct {
+		Addr string `koanf:"addr"`
+	} `koanf:"mqtt"`
 	Admin struct {
 		Password string `koanf:"password"`
 	} `koanf:"admin"`
@@ -73,6 +76,7 @@ var settings = []setting{
 	{Key: "http.addr", Env: "SLUICE_HTTP_ADDR", Flag: "http", Default: ":8080", Help: "address the HTTP server listens on (host:port; port 0 picks a free one)"},
 	{Key: "http.shutdownTimeout", Env: "SLUICE_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: 30 * time.Second, Help: "how long a graceful shutdown may take in all: open requests, engine drain, store close"},
 	{Key: "http.requestTimeout", Env: "SLUICE_REQUEST_TIMEOUT", Flag: "request-timeout", Default: 60 * time.Second, Help: "longest a request may wait on the engine (inject with ?wait=true, test runs, deploys)"},
+	{Key: "mqtt.addr", Env: "SLUICE_MQTT_ADDR", Flag: "mqtt", Default: ":1883", Help: "address of the embedded MQTT broker for devices (host:port); empty turns it off; a port in use is reported and the rest of the server starts"},
 	{Key: "data.dir", Env: "SLUICE_DATA_DIR", Flag: "data", Default: "./data", Help: "data directory: the database sluice.db and the secret key file secret.key"},
 	{Key: "admin.password", Env: "SLUICE_ADMIN_PASSWORD", Default: "", Help: "password of the admin user created on first start; empty generates one and prints it once"},
 	{Key: "auth.sessionTTL", Env: "SLUICE_SESSION_TTL", Flag: "session-ttl", Default: 12 * time.Hour, Help: "lifetime of a login session token"},

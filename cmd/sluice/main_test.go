@@ -114,7 +114,7 @@ func (s *syncBuffer) String() string {
 // and waits until it prints its URL and answers /readyz.
 func startServe(t *testing.T, dataDir string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--http", "127.0.0.1:0", "--data", dataDir, "--drain-timeout", "2s")
+	cmd := exec.Command(binary, "serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--data", dataDir, "--drain-timeout", "2s")
 	cmd.Env = cleanEnv(env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

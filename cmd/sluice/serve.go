@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	httpin "github.com/sluicehq/sluice/connectors/http"
+	"github.com/sluicehq/sluice/connectors/mqtt"
 	"github.com/sluicehq/sluice/connectors/ws"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/flows"
@@ -110,13 +111,25 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
 	mgr.Resources().Provide(httpin.RouterKey, ingest)
 	mgr.Resources().Provide(ws.RouterKey, wsIngest)
+	// The embedded MQTT broker for devices. A broker that cannot start (its
+	// port is taken) is reported in the log and in /healthz; the rest runs.
+	broker, brokerStatus := startBroker(ctx, cfg, devices, mgr, reg, log, stdout)
+	if broker != nil {
+		defer func() { // after the server's shutdown: flows disconnect first
+			bctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+			defer cancel()
+			if err := broker.Close(bctx); err != nil {
+				log.Warn("embedded MQTT broker did not close cleanly", "err", err)
+			}
+		}()
+	}
 
 	srv := server.New(server.Config{
 		SessionTTL:     cfg.Auth.SessionTTL,
 		APITokenTTL:    cfg.Auth.APITokenTTL,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
 	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices,
-		IngestHTTP: ingest, IngestWS: wsIngest})
+		IngestHTTP: ingest, IngestWS: wsIngest, Components: brokerStatus})
 	owned = true
 
 	var lc net.ListenConfig
@@ -164,6 +177,27 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startBroker starts the embedded MQTT broker unless mqtt.addr is empty. It
+// returns the broker (nil when off or failed) and what /healthz reports.
+func startBroker(ctx context.Context, cfg Config, devices engine.DeviceAuth, mgr *engine.Manager, reg *prometheus.Registry, log *slog.Logger, stdout io.Writer) (*mqtt.Broker, func() map[string]any) {
+	if cfg.MQTT.Addr == "" {
+		return nil, func() map[string]any {
+			return map[string]any{"mqttBroker": map[string]any{"state": engine.StateStopped, "reason": "turned off (mqtt.addr is empty)"}}
+		}
+	}
+	broker, err := mqtt.StartBroker(ctx, mqtt.BrokerConfig{Addr: cfg.MQTT.Addr}, devices, log)
+	if err != nil {
+		log.Error("embedded MQTT broker not started", "err", err)
+		failed := mqtt.BrokerStatus{State: engine.StateError, LastError: err.Error()}
+		return nil, func() map[string]any { return map[string]any{"mqttBroker": failed} }
+	}
+	broker.Provide(mgr.Resources())
+	reg.MustRegister(broker.Collector())
+	log.Info("embedded MQTT broker listening", "addr", broker.Addr())
+	fmt.Fprintf(stdout, "MQTT broker for devices at %s\n", broker.Addr())
+	return broker, func() map[string]any { return map[string]any{"mqttBroker": broker.Status()} }
 }
 
 // displayAddr is the address to print: a wildcard host becomes localhost.
