@@ -121,6 +121,9 @@ func NewManager(o Options) *Manager {
 		sources: map[string]map[string]*runningSource{}, resources: NewResources(),
 	}
 	m.subchains = subchainPool{m}
+	if o.Metrics != nil {
+		o.Metrics.MustRegister(sourceCollector{m})
+	}
 	for _, r := range spec.All() {
 		if err := m.components.Register(guardedNode{r.Proto}); err != nil {
 			panic(fmt.Sprintf("engine: register %q: %v", r.Spec.Type, err)) // spec.Register already refuses duplicates

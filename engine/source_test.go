@@ -3,8 +3,12 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rulego/rulego/api/types"
 
@@ -161,5 +165,22 @@ func TestTwoFlowsCannotClaimOnePort(t *testing.T) {
 	}
 	if want := `flow "other": node "n1" (test/src): field "port": listen "9200" is also claimed by flow "ingest", node "n1"`; ps[0].String() != want {
 		t.Fatalf("problem = %s\nwant      %s", ps[0], want)
+	}
+}
+
+func TestSourceStatusIsExportedAsMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newManager(t, engine.Options{Metrics: reg})
+	ctx := ctxT(t)
+	if err := m.Deploy(ctx, "default", sourceFlow(9300, "m"), 1); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	want := `
+# HELP sluice_source_state 1 for the connector's current state.
+# TYPE sluice_source_state gauge
+sluice_source_state{flow="ingest",node="n1",state="listening"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "sluice_source_state"); err != nil {
+		t.Fatal(err)
 	}
 }
