@@ -484,6 +484,9 @@ func (c *client) onMessage(cn *conn, m paho.Message) {
 			targets = append(targets, s)
 		}
 	}
+	if debugMQ {
+		println("DBG onMessage", c.d.clientID, topic, "targets", len(targets), "subs", len(subs), "dup", m.Duplicate())
+	}
 	var e *ackEntry
 	if m.Qos() > 0 {
 		e = cn.acks.push(m, len(targets))
@@ -528,3 +531,5 @@ func (c *client) publish(ctx context.Context, topic string, qos byte, retain boo
 		return fmt.Errorf("publish to %q: no acknowledgement from the broker: %w", topic, context.Cause(ctx))
 	}
 }
+
+var debugMQ = true
