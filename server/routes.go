@@ -45,6 +45,14 @@ type param struct {
 
 // routeTable lists every route Sluice serves.
 func (s *Server) routeTable() []route {
+	rs := s.coreRoutes()
+	rs = append(rs, s.alarmRoutes()...)
+	return append(rs, s.telemetryRoutes()...)
+}
+
+// coreRoutes are the routes of the foundation: health, auth, nodes, flows,
+// deploy, devices, ingest, dead letters.
+func (s *Server) coreRoutes() []route {
 	qp := func(name, typ, desc string) param { return param{Name: name, Type: typ, Desc: desc} }
 	return []route{
 		// Health and metrics.

@@ -15,6 +15,7 @@ import (
 	_ "github.com/sluicehq/sluice/connectors/all"
 	_ "github.com/sluicehq/sluice/engine/builtin"
 	"github.com/sluicehq/sluice/engine/spec"
+	_ "github.com/sluicehq/sluice/nodes/all"
 )
 
 func main() {
