@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/sluicehq/sluice/connectors/all" // the connectors
 	_ "github.com/sluicehq/sluice/engine/builtin" // the built-in node types
+	_ "github.com/sluicehq/sluice/nodes/all"      // the processing nodes
 )
 
 // version is set at build time: go build -ldflags "-X main.version=v1.2.3".

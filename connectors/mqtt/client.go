@@ -90,29 +90,49 @@ func (s *subscription) matches(topic string) bool {
 	return false
 }
 
-func newClient(d dialConfig, log *slog.Logger) *client {
+// newClient starts a client with the subscriptions subs. They are in place
+// before the first connect: on a persistent session the broker sends the
+// messages it kept as soon as it has accepted the connection, before any
+// SUBSCRIBE, and a message that matches no subscription is acknowledged
+// (nobody wants it), so a subscription added after the connect would lose
+// them.
+func newClient(d dialConfig, log *slog.Logger, subs ...*subscription) *client {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &client{
 		d: d, log: log.With("broker", d.brokerText, "clientId", d.clientID), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), resync: make(chan struct{}, 1), up: make(chan struct{}),
 		state: engine.StateRetrying, since: time.Now(),
 	}
-	c.subs.Store(&[]*subscription{})
+	c.subList = append(c.subList, subs...)
+	c.publishSubs()
 	go c.run()
 	return c
 }
 
 // acquireClient returns the shared client for d from res (opening it when
-// nobody holds it) and its release function.
-func acquireClient(res *engine.Resources, d dialConfig, log *slog.Logger) (*client, func() error, error) {
+// nobody holds it) and its release function. sub, when not nil, is added to
+// the client's subscriptions; a client opened here has it before it
+// connects.
+func acquireClient(res *engine.Resources, d dialConfig, log *slog.Logger, sub *subscription) (*client, func() error, error) {
+	opened := false
 	v, release, err := res.Acquire(d.key, func() (any, func() error, error) {
-		c := newClient(d, log)
+		var c *client
+		if sub != nil {
+			c = newClient(d, log, sub)
+		} else {
+			c = newClient(d, log)
+		}
+		opened = true
 		return c, func() error { c.cancel(); return nil }, nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("mqtt client: %w", err)
 	}
-	return v.(*client), release, nil
+	c := v.(*client)
+	if sub != nil && !opened {
+		c.add(sub)
+	}
+	return c, release, nil
 }
 
 // wait returns when the client's goroutine has ended (after the last
@@ -484,9 +504,6 @@ func (c *client) onMessage(cn *conn, m paho.Message) {
 			targets = append(targets, s)
 		}
 	}
-	if debugMQ {
-		println("DBG onMessage", c.d.clientID, topic, "targets", len(targets), "subs", len(subs), "dup", m.Duplicate())
-	}
 	var e *ackEntry
 	if m.Qos() > 0 {
 		e = cn.acks.push(m, len(targets))
@@ -531,5 +548,3 @@ func (c *client) publish(ctx context.Context, topic string, qos byte, retain boo
 		return fmt.Errorf("publish to %q: no acknowledgement from the broker: %w", topic, context.Cause(ctx))
 	}
 }
-
-var debugMQ = true

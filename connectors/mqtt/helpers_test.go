@@ -79,7 +79,8 @@ func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 		"persistence false",
 		"max_queued_messages 0",
 		"log_dest stderr",
-		"log_type all",
+		"log_type error",
+		"log_type warning",
 	}
 	if !slicesContainsPrefix(extra, "allow_anonymous") {
 		lines = append(lines, "allow_anonymous true")
@@ -92,7 +93,6 @@ func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 		t.Fatal(err)
 	}
 	m.start()
-	allMQ = append(allMQ, m)
 	t.Cleanup(m.stop)
 	return m
 }
@@ -281,9 +281,6 @@ func (p *probe) next(t testing.TB) types.RuleMsg {
 	case m := <-p.ch:
 		return m
 	case <-time.After(15 * time.Second):
-		for _, mq := range allMQ {
-			println("MOSQ LOG", mq.stderr.String())
-		}
 		t.Fatal("no message reached the flow's end")
 		return types.RuleMsg{}
 	}
@@ -510,5 +507,3 @@ func (r *ackRecorder) acks() []uint16 {
 func testSourceContext() engine.SourceContext {
 	return engine.SourceContext{FlowID: "f", NodeID: "in", Tenant: "default", Resources: engine.NewResources()}
 }
-
-var allMQ []*mosquitto

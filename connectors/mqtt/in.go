@@ -174,10 +174,6 @@ func (s *inSource) Start(context.Context) error {
 	if res == nil {
 		res = engine.NewResources()
 	}
-	cl, release, err := acquireClient(res, d, s.sc.Logger)
-	if err != nil {
-		return fmt.Errorf("mqttIn: %w", err)
-	}
 	sub := &subscription{qos: byte(s.cfg.QoS), deliver: s.deliver}
 	for _, t := range s.cfg.Topics {
 		if s.cfg.SharedGroup != "" {
@@ -185,10 +181,15 @@ func (s *inSource) Start(context.Context) error {
 		}
 		sub.filters = append(sub.filters, t)
 	}
+	// The subscription joins the client before it connects: a persistent
+	// session's kept messages arrive right after the CONNACK.
+	cl, release, err := acquireClient(res, d, s.sc.Logger, sub)
+	if err != nil {
+		return fmt.Errorf("mqttIn: %w", err)
+	}
 	s.mu.Lock()
 	s.cl, s.release, s.sub, s.started = cl, release, sub, true
 	s.mu.Unlock()
-	cl.add(sub)
 	return nil
 }
 

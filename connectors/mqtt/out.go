@@ -201,7 +201,7 @@ func (n *OutNode) client(env *engine.Env) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, release, err := acquireClient(res, d, log.With("node", OutType))
+	cl, release, err := acquireClient(res, d, log.With("node", OutType), nil)
 	if err != nil {
 		return nil, err
 	}
