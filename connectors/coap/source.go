@@ -357,22 +357,9 @@ func (s *source) authorize(w *rw, r *pool.Message, path, seg string) (deviceID s
 }
 
 func (s *source) authenticate(token string) (engine.Device, error) {
-	if token == "" {
-		return engine.Device{}, fmt.Errorf("no device token: %w", engine.ErrUnauthorized)
-	}
-	if s.sc.Devices == nil {
-		return engine.Device{}, fmt.Errorf("no device registry: %w", engine.ErrUnauthorized)
-	}
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	dev, err := s.sc.Devices.ByToken(ctx, token)
-	if err != nil {
-		return engine.Device{}, fmt.Errorf("device token: %w", err)
-	}
-	if dev.Tenant != s.sc.Tenant {
-		return engine.Device{}, fmt.Errorf("device %q belongs to another tenant: %w", dev.ID, engine.ErrUnauthorized)
-	}
-	return dev, nil
+	return engine.AuthenticateDevice(ctx, s.sc.Devices, s.sc.Tenant, token)
 }
 
 func (s *source) tooLarge(w *rw, remote, path string, size int64) {

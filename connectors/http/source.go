@@ -453,24 +453,23 @@ const authTimeout = 5 * time.Second
 // unknown or wrong token (or no registry), 403 for a device of another
 // tenant; other errors mean the registry did not answer.
 func Authenticate(ctx context.Context, devices engine.DeviceAuth, tenant, token string) (engine.Device, error) {
-	if token == "" {
-		return engine.Device{}, &refusal{fiber.StatusUnauthorized, CodeUnauthorized, "missing device token: send Authorization: Bearer TOKEN, X-Device-Token: TOKEN or ?token=TOKEN"}
-	}
-	if devices == nil {
-		return engine.Device{}, &refusal{fiber.StatusUnauthorized, CodeUnauthorized, "device authentication is not available on this server"}
-	}
 	ctx, cancel := context.WithTimeout(ctx, authTimeout)
 	defer cancel()
-	dev, err := devices.ByToken(ctx, token)
+	dev, err := engine.AuthenticateDevice(ctx, devices, tenant, token)
 	switch {
+	case err == nil:
+		return dev, nil
+	case token == "":
+		return engine.Device{}, &refusal{fiber.StatusUnauthorized, CodeUnauthorized, "missing device token: send Authorization: Bearer TOKEN, X-Device-Token: TOKEN or ?token=TOKEN"}
+	case devices == nil:
+		return engine.Device{}, &refusal{fiber.StatusUnauthorized, CodeUnauthorized, "device authentication is not available on this server"}
+	case errors.Is(err, engine.ErrOtherTenant):
+		return engine.Device{}, &refusal{fiber.StatusForbidden, CodeForbidden, fmt.Sprintf("device %q may not send to this path: it belongs to another tenant", dev.ID)}
 	case errors.Is(err, engine.ErrUnauthorized):
 		return engine.Device{}, &refusal{fiber.StatusUnauthorized, CodeUnauthorized, "unknown or wrong device token"}
-	case err != nil:
+	default:
 		return engine.Device{}, fmt.Errorf("device registry: %w", err)
-	case dev.Tenant != tenant:
-		return engine.Device{}, &refusal{fiber.StatusForbidden, CodeForbidden, fmt.Sprintf("device %q may not send to this path: it belongs to another tenant", dev.ID)}
 	}
-	return dev, nil
 }
 
 // RefusalStatus returns the HTTP status, code and message of an
