@@ -90,20 +90,22 @@ func (s *subscription) matches(topic string) bool {
 	return false
 }
 
-// newClient starts a client with the subscriptions subs. They are in place
-// before the first connect: on a persistent session the broker sends the
-// messages it kept as soon as it has accepted the connection, before any
-// SUBSCRIBE, and a message that matches no subscription is acknowledged
-// (nobody wants it), so a subscription added after the connect would lose
-// them.
-func newClient(d dialConfig, log *slog.Logger, subs ...*subscription) *client {
+// newClient starts a client with the subscription sub (none when nil). It
+// is in place before the first connect: on a persistent session the broker
+// sends the messages it kept as soon as it has accepted the connection,
+// before any SUBSCRIBE, and a message that matches no subscription is
+// acknowledged (nobody wants it), so a subscription added after the
+// connect could lose them.
+func newClient(d dialConfig, log *slog.Logger, sub *subscription) *client {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &client{
 		d: d, log: log.With("broker", d.brokerText, "clientId", d.clientID), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), resync: make(chan struct{}, 1), up: make(chan struct{}),
 		state: engine.StateRetrying, since: time.Now(),
 	}
-	c.subList = append(c.subList, subs...)
+	if sub != nil {
+		c.subList = append(c.subList, sub)
+	}
 	c.publishSubs()
 	go c.run()
 	return c
@@ -116,12 +118,7 @@ func newClient(d dialConfig, log *slog.Logger, subs ...*subscription) *client {
 func acquireClient(res *engine.Resources, d dialConfig, log *slog.Logger, sub *subscription) (*client, func() error, error) {
 	opened := false
 	v, release, err := res.Acquire(d.key, func() (any, func() error, error) {
-		var c *client
-		if sub != nil {
-			c = newClient(d, log, sub)
-		} else {
-			c = newClient(d, log)
-		}
+		c := newClient(d, log, sub)
 		opened = true
 		return c, func() error { c.cancel(); return nil }, nil
 	})
@@ -207,6 +204,19 @@ func (c *client) status() clientStatus {
 func (c *client) setState(s engine.SourceState, lastErr string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setStateLocked(s, lastErr)
+}
+
+// failed counts a failed or lost connection and says why, in one step: a
+// status never shows the count without the reason.
+func (c *client) failed(lastErr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errors.Add(1)
+	c.setStateLocked(engine.StateRetrying, lastErr)
+}
+
+func (c *client) setStateLocked(s engine.SourceState, lastErr string) {
 	if c.state != s {
 		c.since = time.Now()
 	}
@@ -227,9 +237,7 @@ func (c *client) run() {
 			if c.ctx.Err() != nil {
 				break
 			}
-			c.errors.Add(1)
-			msg := fmt.Sprintf("connect to %s: %s (retrying in %s)", strings.Join(c.d.brokers, ", "), errText(err), delay)
-			c.setState(engine.StateRetrying, msg)
+			c.failed(fmt.Sprintf("connect to %s: %s (retrying in %s)", strings.Join(c.d.brokers, ", "), errText(err), delay))
 			c.log.Warn("mqtt connect failed", "error", err, "retryIn", delay)
 			if !c.sleep(delay) {
 				break
@@ -243,8 +251,7 @@ func (c *client) run() {
 		kicked, lostErr := c.serve(cn)
 		switch {
 		case lostErr != nil:
-			c.errors.Add(1)
-			c.setState(engine.StateRetrying, "connection lost: "+errText(lostErr))
+			c.failed("connection lost: " + errText(lostErr))
 			c.log.Warn("mqtt connection lost", "error", lostErr)
 			c.sleep(delay) // false when closed: the loop ends
 
@@ -437,8 +444,8 @@ func (c *client) sync(cn *conn) bool {
 			if err == nil {
 				err = errors.New("no answer from the broker")
 			}
-			c.errors.Add(1)
 			c.setSubErr(subs, fmt.Sprintf("subscribe: %s", errText(err)))
+			c.errors.Add(1) // after the reason: a status that sees the count sees why
 			c.log.Warn("mqtt subscribe failed", "error", err)
 			return false
 		}
@@ -455,7 +462,6 @@ func (c *client) sync(cn *conn) bool {
 				names = append(names, f)
 			}
 			sort.Strings(names)
-			c.errors.Add(1)
 			c.log.Warn("mqtt subscription refused by the broker", "filters", names)
 		}
 	}
@@ -482,6 +488,9 @@ func (c *client) sync(cn *conn) bool {
 			s.subErr.Store(nil)
 			s.readyGen.Store(cn.gen)
 		}
+	}
+	if len(refused) > 0 {
+		c.errors.Add(1) // after the reasons: a status that sees the count sees why
 	}
 	return len(refused) == 0
 }

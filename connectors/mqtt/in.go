@@ -261,10 +261,13 @@ func (s *inSource) Status() engine.SourceStatus {
 	return st
 }
 
+// fail records a refused or failed message: the reason first, then the
+// count (Status loads the count first), so that a status which counts the
+// error also says why.
 func (s *inSource) fail(err error) {
-	s.errors.Add(1)
 	msg := err.Error()
 	s.lastErr.Store(&msg)
+	s.errors.Add(1)
 }
 
 // deliver submits one received message into the flow. It runs on the
