@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rulego/rulego/api/types"
+	rgengine "github.com/rulego/rulego/engine"
 )
 
 // guardedNode wraps every node type a Sluice engine runs. It gives the node a
@@ -153,4 +154,35 @@ func (c *countingCtx) TellFlow(ctx context.Context, flowID string, msg types.Rul
 				onAllNodeCompleted()
 			}
 		}))
+}
+
+// MultiTeller is implemented by the RuleContext a Sluice node gets: it
+// answers one message with several (a parse that splits one payload into
+// readings of several devices). msgs[i] leaves on relations[i]; the input
+// message is finished only when all of them are. Telling several times
+// through RuleGo's own context is not safe: each Tell rewrites fields the
+// previous Tell's children read.
+type MultiTeller interface {
+	TellEach(msgs []types.RuleMsg, relations []string)
+}
+
+var _ MultiTeller = (*countingCtx)(nil)
+
+// TellEach implements MultiTeller: every message after the first leaves
+// through a fresh RuleGo context of the same node, so no two answers share
+// one; the node's hop is held until all of them are scheduled.
+func (c *countingCtx) TellEach(msgs []types.RuleMsg, relations []string) {
+	c.t.add(1) // hold the message while the answers are scheduled
+	defer c.t.done()
+	for i, m := range msgs {
+		rc := c.RuleContext
+		if i > 0 {
+			if dc, ok := c.RuleContext.(*rgengine.DefaultRuleContext); ok {
+				rc = dc.NewNextNodeRuleContext(dc.Self())
+			}
+		}
+		c.schedule(m, nil, "", relations[i:i+1])
+		rc.TellNext(m, relations[i])
+	}
+	c.hopDone()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/connectors/ws"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/flows"
+	"github.com/sluicehq/sluice/nodes/script"
 	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/store"
 )
@@ -107,6 +108,12 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	devices := server.NewDeviceAuth(db)
 	opts.Devices = devices
 	mgr = engine.NewManager(opts)
+	// The global script library, data/scripts/library.js, when present.
+	lib, err := script.LoadLibrary(cfg.Data.Dir)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	lib.Provide(mgr.Resources())
 	// The httpIn and wsIn connectors serve on the API server's port.
 	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
 	mgr.Resources().Provide(httpin.RouterKey, ingest)

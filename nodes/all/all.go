@@ -1,3 +1,7 @@
 // Package all links every processing node family into a binary: import it
 // for its side effects (each node package registers its types in init).
 package all
+
+import (
+	_ "github.com/sluicehq/sluice/nodes/script" // script parse, transform, filter, switch
+)
