@@ -44,7 +44,7 @@ bench-smoke:
 
 ## bench: full benchmarks, with peers measured in the same run
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+	SLUICE_BENCH_FULL=1 $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
 
 ## docs: regenerate the node reference from the node specs
 docs:

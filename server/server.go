@@ -22,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/flows"
 	"github.com/sluicehq/sluice/store"
+	"github.com/sluicehq/sluice/store/timeseries"
 )
 
 // Config holds the server's settings. Zero values mean the defaults.
@@ -86,6 +87,9 @@ type Deps struct {
 	// Components reports the state of the process's other parts (the
 	// embedded MQTT broker, say), shown by GET /healthz.
 	Components func() map[string]any
+	// Telemetry is the time-series store GET /api/v1/telemetry reads (nil:
+	// those routes answer 503). The server does not close it.
+	Telemetry timeseries.Reader
 }
 
 // Server is Sluice's HTTP server.
@@ -105,6 +109,8 @@ type Server struct {
 	routes               []route
 	// traceWS upgrades trace requests (built once: it holds the upgrader).
 	traceWS fiber.Handler
+	// telemetry is the time-series store the telemetry API reads (may be nil).
+	telemetry timeseries.Reader
 
 	tickets tickets
 	ready   atomic.Bool
@@ -150,6 +156,7 @@ func New(cfg Config, deps Deps) *Server {
 		ingestHTTP: deps.IngestHTTP,
 		ingestWS:   deps.IngestWS,
 		components: deps.Components,
+		telemetry:  deps.Telemetry,
 		flows:      deps.Flows,
 		engine:     deps.Engine,
 		log:        log,

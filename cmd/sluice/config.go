@@ -34,6 +34,12 @@ type Config struct {
 	MQTT struct {
 		Addr string `koanf:"addr"`
 	} `koanf:"mqtt"`
+	Timeseries struct {
+		Retention       time.Duration `koanf:"retention"`
+		DownsampleAfter time.Duration `koanf:"downsampleAfter"`
+		DownsampleTo    time.Duration `koanf:"downsampleTo"`
+		MaintainEvery   time.Duration `koanf:"maintainEvery"`
+	} `koanf:"timeseries"`
 	Admin struct {
 		Password string `koanf:"password"`
 	} `koanf:"admin"`
@@ -77,6 +83,10 @@ var settings = []setting{
 	{Key: "http.shutdownTimeout", Env: "SLUICE_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: 30 * time.Second, Help: "how long a graceful shutdown may take in all: open requests, engine drain, store close"},
 	{Key: "http.requestTimeout", Env: "SLUICE_REQUEST_TIMEOUT", Flag: "request-timeout", Default: 60 * time.Second, Help: "longest a request may wait on the engine (inject with ?wait=true, test runs, deploys)"},
 	{Key: "mqtt.addr", Env: "SLUICE_MQTT_ADDR", Flag: "mqtt", Default: ":1883", Help: "address of the embedded MQTT broker for devices (host:port); empty turns it off; a port in use is reported and the rest of the server starts"},
+	{Key: "timeseries.retention", Env: "SLUICE_TS_RETENTION", Flag: "ts-retention", Default: time.Duration(0), Help: "drop time-series points older than this; 0 keeps them"},
+	{Key: "timeseries.downsampleAfter", Env: "SLUICE_TS_DOWNSAMPLE_AFTER", Flag: "ts-downsample-after", Default: time.Duration(0), Help: "replace raw points older than this by one point per timeseries.downsampleTo; 0 turns downsampling off"},
+	{Key: "timeseries.downsampleTo", Env: "SLUICE_TS_DOWNSAMPLE_TO", Flag: "ts-downsample-to", Default: time.Minute, Help: "width of a downsampled point"},
+	{Key: "timeseries.maintainEvery", Env: "SLUICE_TS_MAINTAIN_EVERY", Flag: "ts-maintain-every", Default: time.Hour, Help: "how often retention and downsampling run"},
 	{Key: "data.dir", Env: "SLUICE_DATA_DIR", Flag: "data", Default: "./data", Help: "data directory: the database sluice.db and the secret key file secret.key"},
 	{Key: "admin.password", Env: "SLUICE_ADMIN_PASSWORD", Default: "", Help: "password of the admin user created on first start; empty generates one and prints it once"},
 	{Key: "auth.sessionTTL", Env: "SLUICE_SESSION_TTL", Flag: "session-ttl", Default: 12 * time.Hour, Help: "lifetime of a login session token"},

@@ -19,8 +19,11 @@ import (
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/flows"
 	"github.com/sluicehq/sluice/nodes/script"
+	"github.com/sluicehq/sluice/nodes/sink/batch"
+	tssink "github.com/sluicehq/sluice/nodes/sink/timeseries"
 	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/store"
+	"github.com/sluicehq/sluice/store/timeseries"
 )
 
 func newServeCmd() *cobra.Command {
@@ -52,6 +55,21 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// The embedded time-series store closes after the engine has drained
+	// (defers run in reverse order).
+	tsStore, err := timeseries.Open(ctx, cfg.Data.Dir, timeseries.Options{
+		Retention: cfg.Timeseries.Retention, DownsampleAfter: cfg.Timeseries.DownsampleAfter,
+		DownsampleTo: cfg.Timeseries.DownsampleTo, MaintainEvery: cfg.Timeseries.MaintainEvery, Logger: log,
+	})
+	if err != nil {
+		_ = db.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer func() {
+		if err := tsStore.Close(); err != nil {
+			log.Warn("close time-series store", "err", err)
+		}
+	}()
 	// Until the server owns the store and the engine, close them here.
 	var mgr *engine.Manager
 	owned := false
@@ -114,6 +132,13 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	lib.Provide(mgr.Resources())
+	// Sinks: the time-series store, the data directory for their spools,
+	// and the registry that reports their queues as metrics.
+	mgr.Resources().Provide(tssink.StoreKey, tsStore)
+	mgr.Resources().Provide(batch.DataDirKey, cfg.Data.Dir)
+	sinks := batch.NewRegistry()
+	reg.MustRegister(sinks)
+	mgr.Resources().Provide(batch.RegistryKey, sinks)
 	// The httpIn and wsIn connectors serve on the API server's port.
 	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
 	mgr.Resources().Provide(httpin.RouterKey, ingest)
@@ -136,7 +161,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		APITokenTTL:    cfg.Auth.APITokenTTL,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
 	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices,
-		IngestHTTP: ingest, IngestWS: wsIngest, Components: brokerStatus})
+		IngestHTTP: ingest, IngestWS: wsIngest, Components: brokerStatus, Telemetry: tsStore})
 	owned = true
 
 	var lc net.ListenConfig

@@ -112,6 +112,8 @@ var categories = []Category{
 	{Name: "action", Label: "Action", Help: "Do something with a message: log it, delay it."},
 	{Name: "external", Label: "External", Help: "Call other systems."},
 	{Name: "flow", Label: "Flow", Help: "Structure flows: fan out, join branches, call other flows."},
+	{Name: "alarm", Label: "Alarms", Help: "Raise, update and clear alarms from telemetry."},
+	{Name: "storage", Label: "Storage", Help: "Write messages to time-series stores and databases."},
 }
 
 // Num returns a pointer to v, for Field.Min and Field.Max.

@@ -3,5 +3,6 @@
 package all
 
 import (
-	_ "github.com/sluicehq/sluice/nodes/script" // script parse, transform, filter, switch
+	_ "github.com/sluicehq/sluice/nodes/script"          // script parse, transform, filter, switch
+	_ "github.com/sluicehq/sluice/nodes/sink/timeseries" // time-series sink
 )

@@ -35,7 +35,7 @@ func TestFilter(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := fmt.Sprintf("filter-%d", i)
-			deploy(t, m, scriptFlow(id, "scriptFilter", map[string]any{"code": tc.code}, types.True, types.False))
+			deploy(t, m, scriptFlow(id, "scriptFilter", map[string]any{"code": tc.code, "timeout": slowMachineTimeout}, types.True, types.False))
 			r := submit(t, m, id, tc.msg)
 			if tc.fail != "" {
 				if r.Status != engine.StatusFailed {

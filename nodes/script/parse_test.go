@@ -111,7 +111,7 @@ func TestParse(t *testing.T) {
 				requireTellEach(t)
 			}
 			id := fmt.Sprintf("parse-%d", i)
-			deploy(t, m, scriptFlow(id, "scriptParse", map[string]any{"code": tc.code}, types.Success))
+			deploy(t, m, scriptFlow(id, "scriptParse", map[string]any{"code": tc.code, "timeout": slowMachineTimeout}, types.Success))
 			r := submit(t, m, id, tc.msg)
 			switch {
 			case tc.fail != "":

@@ -97,7 +97,7 @@ func TestTransform(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := fmt.Sprintf("transform-%d", i)
-			deploy(t, m, scriptFlow(id, "scriptTransform", map[string]any{"code": tc.code}, types.Success))
+			deploy(t, m, scriptFlow(id, "scriptTransform", map[string]any{"code": tc.code, "timeout": slowMachineTimeout}, types.Success))
 			r := submit(t, m, id, tc.msg)
 			if tc.fail != "" {
 				if r.Status != engine.StatusFailed {

@@ -203,3 +203,8 @@ func contains(t testing.TB, what, got, want string) {
 		t.Errorf("%s = %q, want it to contain %q", what, got, want)
 	}
 }
+
+// slowMachineTimeout is the script time limit of table tests that are not
+// about time limits: generous, so that a loaded machine running -race does
+// not turn a slow script into a timeout.
+const slowMachineTimeout = "10s"
