@@ -350,7 +350,7 @@ func TestRedeployUnderLoad(t *testing.T) {
 	if err := m.Deploy(ctx, "default", flow(1), 1); err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
-	const producers, each, redeploys = 4, 300, 15
+	const producers, each, redeploys = 4, 1000, 15
 	var finished atomic.Int64
 	var wg sync.WaitGroup
 	results := make(chan *engine.Result, producers*each)
@@ -374,9 +374,11 @@ func TestRedeployUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	// Redeploy while the producers are busy, spread over their run.
+	// Redeploy while the producers are busy: each version serves at least
+	// a few dozen messages before the next replaces it, however slow a
+	// deploy is on a loaded machine.
 	for v := 2; v <= redeploys+1; v++ {
-		want := int64((v - 1) * producers * each / (redeploys + 2))
+		want := min(finished.Load()+40, producers*each)
 		waitFor(t, func() bool { return finished.Load() >= want })
 		if err := m.Deploy(ctx, "default", flow(v), v); err != nil {
 			t.Fatalf("redeploy %d: %v", v, err)
