@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/connectors/ws"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/flows"
+	"github.com/sluicehq/sluice/nodes/alarm"
 	"github.com/sluicehq/sluice/nodes/script"
 	"github.com/sluicehq/sluice/nodes/sink/batch"
 	tssink "github.com/sluicehq/sluice/nodes/sink/timeseries"
@@ -139,6 +140,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	sinks := batch.NewRegistry()
 	reg.MustRegister(sinks)
 	mgr.Resources().Provide(batch.RegistryKey, sinks)
+	// Alarm nodes record alarm changes and history in the store.
+	mgr.Resources().Provide(alarm.RecorderKey, server.NewAlarmRecorder(db.Alarms(), log))
 	// The httpIn and wsIn connectors serve on the API server's port.
 	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
 	mgr.Resources().Provide(httpin.RouterKey, ingest)
