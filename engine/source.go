@@ -333,3 +333,24 @@ func (r *Resources) Acquire(key string, open func() (value any, closeFn func() e
 
 // Resources is the manager's set of shared resources.
 func (m *Manager) Resources() *Resources { return m.resources }
+
+// Provided returns what the process provided under key (Resources.Provide)
+// as a T. what names the resource in errors: "the HTTP ingest router (key)
+// is not available in this process". A provided resource is never closed
+// by its users, so there is nothing to release.
+func Provided[T any](r *Resources, key, what string) (T, error) {
+	var zero T
+	if r != nil {
+		r.mu.Lock()
+		res, ok := r.m[key]
+		r.mu.Unlock()
+		if ok {
+			v, ok := res.value.(T)
+			if !ok {
+				return zero, fmt.Errorf("%s (%s) is a %T, not a %T", what, key, res.value, zero)
+			}
+			return v, nil
+		}
+	}
+	return zero, fmt.Errorf("%s (%s) is not available in this process", what, key)
+}

@@ -401,7 +401,7 @@ func TestMissingRouterIsAStartError(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := mgr.Status("orphan")
-	if s := st.Sources["in"]; s.State != engine.StateError || !contains(s.LastError, "the HTTP ingest router is not available") {
+	if s := st.Sources["in"]; s.State != engine.StateError || !contains(s.LastError, "the HTTP ingest router (http.ingest.router) is not available in this process") {
 		t.Errorf("status = %+v", s)
 	}
 }

@@ -178,10 +178,9 @@ type source struct {
 	stats   Stats
 	gate    gate
 
-	base    context.Context // cancelled by Stop: sync waits give up
-	cancel  context.CancelFunc
-	remove  func()
-	release func() error
+	base   context.Context // cancelled by Stop: sync waits give up
+	cancel context.CancelFunc
+	remove func()
 }
 
 var _ engine.Source = (*source)(nil)
@@ -202,42 +201,25 @@ func newSource(sc engine.SourceContext, raw map[string]any) (engine.Source, erro
 	return s, nil
 }
 
-// AcquireRouter returns the process's HTTP ingest router from the engine's
-// resources (provided under RouterKey) and its release function.
-func AcquireRouter(res *engine.Resources) (*Router, func() error, error) {
-	missing := func() (any, func() error, error) {
-		return nil, nil, errors.New("the HTTP ingest router is not available (the server did not provide " + RouterKey + ")")
-	}
-	if res == nil {
-		_, _, err := missing()
-		return nil, nil, err
-	}
-	v, release, err := res.Acquire(RouterKey, missing)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, ok := v.(*Router)
-	if !ok || r == nil {
-		_ = release()
-		return nil, nil, fmt.Errorf("resource %q is a %T, not a *http.Router", RouterKey, v)
-	}
-	return r, release, nil
+// RouterOf returns the process's HTTP ingest router (provided under
+// RouterKey by the server).
+func RouterOf(res *engine.Resources) (*Router, error) {
+	return engine.Provided[*Router](res, RouterKey, "the HTTP ingest router")
 }
 
 // Start implements engine.Source: it adds the node's path to the router.
 func (s *source) Start(context.Context) error {
-	r, release, err := AcquireRouter(s.sc.Resources)
+	r, err := RouterOf(s.sc.Resources)
 	if err != nil {
 		s.stats.SetState(engine.StateError)
 		return fmt.Errorf("httpIn: %w", err)
 	}
 	remove, err := r.Add(s.cfg.Path, fmt.Sprintf("flow %q, node %q", s.sc.FlowID, s.sc.NodeID), s.handle)
 	if err != nil {
-		_ = release()
 		s.stats.SetState(engine.StateError)
 		return fmt.Errorf("httpIn: %w", err)
 	}
-	s.remove, s.release = remove, release
+	s.remove = remove
 	s.stats.SetState(engine.StateListening)
 	s.log.Info("http ingest listening", "path", Prefix+"/"+s.cfg.Path, "mode", s.cfg.Mode, "auth", s.cfg.Auth)
 	return nil
@@ -261,12 +243,6 @@ func (s *source) Stop(ctx context.Context) error {
 		} else {
 			err = nil
 		}
-	}
-	if s.release != nil {
-		if rerr := s.release(); rerr != nil && err == nil {
-			err = fmt.Errorf("httpIn: release router: %w", rerr)
-		}
-		s.release = nil
 	}
 	s.stats.SetState(engine.StateStopped)
 	return err

@@ -160,27 +160,15 @@ func newSource(sc engine.SourceContext, raw map[string]any) (engine.Source, erro
 	return s, nil
 }
 
-func errNoRouter() (any, func() error, error) {
-	return nil, nil, errors.New("the WebSocket router is not available (the server did not provide " + RouterKey + ")")
-}
-
-// AcquireRouter returns the process's WebSocket router from the engine's
-// resources and its release function.
+// AcquireRouter returns the process's WebSocket router (provided under
+// RouterKey by the server) and a release function; the router belongs to
+// the process, so releasing it does nothing.
 func AcquireRouter(res *engine.Resources) (*Router, func() error, error) {
-	if res == nil {
-		_, _, err := errNoRouter()
-		return nil, nil, err
-	}
-	v, release, err := res.Acquire(RouterKey, errNoRouter)
+	r, err := engine.Provided[*Router](res, RouterKey, "the WebSocket router")
 	if err != nil {
 		return nil, nil, err
 	}
-	r, ok := v.(*Router)
-	if !ok || r == nil {
-		_ = release()
-		return nil, nil, fmt.Errorf("resource %q is a %T, not a *ws.Router", RouterKey, v)
-	}
-	return r, release, nil
+	return r, func() error { return nil }, nil
 }
 
 // Start implements engine.Source: it adds the node's path to the router.

@@ -105,26 +105,13 @@ func pathPart(s string) string {
 	return b.String()
 }
 
-// errMissing is what a missing provided resource answers.
-var errMissing = errors.New("not provided")
-
-func missing() (any, func() error, error) { return nil, nil, errMissing }
-
 // DataDir returns the data directory the process provides.
 func DataDir(res *engine.Resources) (string, error) {
-	if res == nil {
-		return "", fmt.Errorf("the data directory (%s) is not available in this process", DataDirKey)
+	dir, err := engine.Provided[string](res, DataDirKey, "the data directory")
+	if err == nil && dir == "" {
+		err = fmt.Errorf("the data directory (%s) is empty", DataDirKey)
 	}
-	v, release, err := res.Acquire(DataDirKey, missing)
-	if err != nil {
-		return "", fmt.Errorf("the data directory (%s) is not available in this process", DataDirKey)
-	}
-	defer func() { _ = release() }() // provided: never closed
-	dir, ok := v.(string)
-	if !ok || dir == "" {
-		return "", fmt.Errorf("the data directory (%s) is %T, not a path", DataDirKey, v)
-	}
-	return dir, nil
+	return dir, err
 }
 
 // SpoolBase is the directory the spools of sink nodes go under: the
@@ -187,11 +174,6 @@ func Acquire[T any](res *engine.Resources, ref Ref, retune Options, open func() 
 
 // registryOf returns the process's sink registry, or nil.
 func registryOf(res *engine.Resources) *Registry {
-	v, release, err := res.Acquire(RegistryKey, missing)
-	if err != nil {
-		return nil
-	}
-	defer func() { _ = release() }() // provided: never closed
-	reg, _ := v.(*Registry)
+	reg, _ := engine.Provided[*Registry](res, RegistryKey, "the sink registry")
 	return reg
 }

@@ -190,21 +190,7 @@ func (n *Node) batcher(env *engine.Env, nodeID string) (*batch.Batcher[ts.Point]
 
 // storeOf returns the store the process provides under StoreKey.
 func storeOf(res *engine.Resources) (ts.Writer, error) {
-	if res == nil {
-		return nil, fmt.Errorf("the time-series store (%s) is not available in this process", StoreKey)
-	}
-	v, release, err := res.Acquire(StoreKey, func() (any, func() error, error) {
-		return nil, nil, errors.New("not provided")
-	})
-	if err != nil {
-		return nil, fmt.Errorf("the time-series store (%s) is not available in this process", StoreKey)
-	}
-	defer func() { _ = release() }() // provided by the process: never closed here
-	w, ok := v.(ts.Writer)
-	if !ok {
-		return nil, fmt.Errorf("the time-series store (%s) is a %T, not a time-series writer", StoreKey, v)
-	}
-	return w, nil
+	return engine.Provided[ts.Writer](res, StoreKey, "the time-series store")
 }
 
 // Target writes batches to a store; points the store refuses for good
