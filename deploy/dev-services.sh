@@ -4,10 +4,11 @@
 # instances on free ports; this script only installs binaries.
 #
 # Mosquitto (MQTT connector tests), mosquitto-clients (docs examples) and
-# libcoap3-bin (coap-client-notls, the CoAP connector's test device).
+# libcoap3-bin (coap-client-notls, the CoAP connector's test device),
+# postgresql and mariadb-server (the SQL sink's tests start private servers).
 set -euo pipefail
 
-PACKAGES=(mosquitto mosquitto-clients libcoap3-bin)
+PACKAGES=(mosquitto mosquitto-clients libcoap3-bin postgresql mariadb-server)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

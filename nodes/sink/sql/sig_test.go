@@ -1,0 +1,5 @@
+package sql
+
+import "syscall"
+
+const syscallTERM = syscall.SIGTERM
