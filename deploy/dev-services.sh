@@ -5,10 +5,11 @@
 #
 # Mosquitto (MQTT connector tests), mosquitto-clients (docs examples) and
 # libcoap3-bin (coap-client-notls, the CoAP connector's test device),
-# postgresql and mariadb-server (the SQL sink's tests start private servers).
+# postgresql, mariadb-server and redis-server (the SQL and Redis sinks' tests
+# start private servers).
 set -euo pipefail
 
-PACKAGES=(mosquitto mosquitto-clients libcoap3-bin postgresql mariadb-server)
+PACKAGES=(mosquitto mosquitto-clients libcoap3-bin postgresql mariadb-server redis-server)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
