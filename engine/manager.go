@@ -43,6 +43,9 @@ type Options struct {
 	DrainTimeout time.Duration
 	// SnapshotBytes truncates payloads in trace events (default 4096).
 	SnapshotBytes int
+	// NodeStatuses, when set, reports the status of a flow's other stateful
+	// nodes (a sink's queue and spool, say) by node id, for Status.
+	NodeStatuses func(flowID string) map[string]any
 }
 
 func (o *Options) defaults() {
@@ -399,6 +402,8 @@ type FlowStatus struct {
 	Rejected  uint64    `json:"rejected"`
 	// Sources are the connector nodes' statuses, by node id.
 	Sources map[string]SourceStatus `json:"sources,omitempty"`
+	// Nodes are other nodes' statuses (sinks), by node id.
+	Nodes map[string]any `json:"nodes,omitempty"`
 }
 
 // Status of a deployed flow.
@@ -409,6 +414,9 @@ func (m *Manager) Status(flowID string) (FlowStatus, error) {
 	}
 	st := rt.status()
 	st.Sources = m.SourceStatuses(flowID)
+	if m.opts.NodeStatuses != nil {
+		st.Nodes = m.opts.NodeStatuses(flowID)
+	}
 	return st, nil
 }
 

@@ -126,6 +126,20 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	opts.Metrics = reg
 	devices := server.NewDeviceAuth(db)
 	opts.Devices = devices
+	// Sinks report their queues and spools here: in /metrics and in each
+	// flow's status.
+	sinks := batch.NewRegistry()
+	opts.NodeStatuses = func(flow string) map[string]any {
+		st := sinks.Statuses(flow)
+		if len(st) == 0 {
+			return nil
+		}
+		out := make(map[string]any, len(st))
+		for node, s := range st {
+			out[node] = s
+		}
+		return out
+	}
 	mgr = engine.NewManager(opts)
 	// The global script library, data/scripts/library.js, when present.
 	lib, err := script.LoadLibrary(cfg.Data.Dir)
@@ -137,7 +151,6 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	// and the registry that reports their queues as metrics.
 	mgr.Resources().Provide(tssink.StoreKey, tsStore)
 	mgr.Resources().Provide(batch.DataDirKey, cfg.Data.Dir)
-	sinks := batch.NewRegistry()
 	reg.MustRegister(sinks)
 	mgr.Resources().Provide(batch.RegistryKey, sinks)
 	// Alarm nodes record alarm changes and history in the store.

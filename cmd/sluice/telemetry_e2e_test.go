@@ -51,4 +51,18 @@ func TestServeParseAndStore(t *testing.T) {
 	if temp.TS != ts || temp.Value != 81.5 || running.Value != true {
 		t.Fatalf("latest = %+v, want temperature 81.5 and running true at %d", latest, ts)
 	}
+
+	// The sink's queue shows in the flow's status.
+	var st struct {
+		Stats struct {
+			Nodes map[string]struct {
+				State   string `json:"state"`
+				Written int    `json:"written"`
+			} `json:"nodes"`
+		} `json:"stats"`
+	}
+	c.do(http.MethodGet, "/api/v1/flows/store-readings/status", nil, http.StatusOK, &st)
+	if s := st.Stats.Nodes["store"]; s.State == "" || s.Written != 2 {
+		t.Fatalf("sink status = %+v, want a state and 2 points written", st.Stats.Nodes)
+	}
 }
