@@ -3,6 +3,9 @@ package redis
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+
+	"github.com/sluicehq/sluice/nodes/sink/batch"
 )
 
 // Kind is what an Item does in Redis.
@@ -34,85 +37,34 @@ type Item struct {
 //	fields (uvarint length + bytes each)
 type Codec struct{}
 
-func appendString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
 // Append implements batch.Codec.
 func (Codec) Append(dst []byte, it Item) []byte {
 	dst = append(dst, byte(it.Kind))
-	dst = appendString(dst, it.Key)
-	dst = appendString(dst, it.ID)
+	dst = batch.AppendString(dst, it.Key)
+	dst = batch.AppendString(dst, it.ID)
 	dst = binary.AppendUvarint(dst, uint64(len(it.Fields)))
 	for _, f := range it.Fields {
-		dst = appendString(dst, f)
+		dst = batch.AppendString(dst, f)
 	}
 	return dst
 }
 
-var errShort = errors.New("truncated redis item record")
-
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errShort
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) string() string {
-	n := r.uvarint()
-	if r.err != nil {
-		return ""
-	}
-	if uint64(len(r.b)) < n {
-		r.err = errShort
-		return ""
-	}
-	s := string(r.b[:n]) // copies
-	r.b = r.b[n:]
-	return s
-}
-
 // Decode implements batch.Codec.
 func (Codec) Decode(b []byte) (Item, error) {
-	if len(b) == 0 {
-		return Item{}, errShort
-	}
-	it := Item{Kind: Kind(b[0])}
-	if it.Kind != KindHash && it.Kind != KindStream {
+	r := batch.NewRecord(b)
+	it := Item{Kind: Kind(r.Byte())}
+	if r.Err() == nil && it.Kind != KindHash && it.Kind != KindStream {
 		return Item{}, errors.New("redis item record: unknown kind")
 	}
-	r := &reader{b: b[1:]}
-	it.Key = r.string()
-	it.ID = r.string()
-	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.b)) {
-		r.err = errShort
-	}
-	if r.err != nil {
-		return Item{}, r.err
-	}
+	it.Key = r.String()
+	it.ID = r.String()
+	n := r.Count()
 	it.Fields = make([]string, 0, n)
 	for range n {
-		it.Fields = append(it.Fields, r.string())
+		it.Fields = append(it.Fields, r.String())
 	}
-	if r.err != nil {
-		return Item{}, r.err
-	}
-	if len(r.b) != 0 {
-		return Item{}, errors.New("redis item record: trailing bytes")
+	if err := r.Done(); err != nil {
+		return Item{}, fmt.Errorf("redis item record: %w", err)
 	}
 	return it, nil
 }

@@ -14,13 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/rulego/rulego/api/types"
 
@@ -461,7 +459,7 @@ func parse(msg types.RuleMsg, needTelemetry bool) ([]record, error) {
 			// Any JSON: the whole payload is one record.
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, data)
-			at, _ := timeOf(nil, msg.Ts)
+			at, _ := batch.TimeOf(nil, msg.Ts)
 			return []record{{device: metaDevice, ts: at, raw: buf.Bytes()}}, nil
 		}
 		recs = append(recs, r)
@@ -497,7 +495,7 @@ func telemetryOf(raw json.RawMessage, metaDevice string, msgTS int64) (record, b
 		r.device = metaDevice
 	}
 	var err error
-	if r.ts, err = timeOf(t.TS, msgTS); err != nil {
+	if r.ts, err = batch.TimeOf(t.TS, msgTS); err != nil {
 		return record{}, false, err
 	}
 	var buf bytes.Buffer
@@ -507,32 +505,4 @@ func telemetryOf(raw json.RawMessage, metaDevice string, msgTS int64) (record, b
 	_ = json.Compact(&buf, raw)
 	r.raw = buf.Bytes()
 	return r, true, nil
-}
-
-// timeOf reads ts: Unix milliseconds (a number) or an RFC 3339 string;
-// absent, the message's time (else now).
-func timeOf(raw json.RawMessage, msgTS int64) (int64, error) {
-	s := string(bytes.TrimSpace(raw))
-	if s == "" || s == "null" {
-		if msgTS == 0 {
-			return time.Now().UnixMilli(), nil
-		}
-		return msgTS, nil
-	}
-	if s[0] == '"' {
-		var str string
-		if err := json.Unmarshal(raw, &str); err != nil {
-			return 0, fmt.Errorf("ts: %w", err)
-		}
-		t, err := time.Parse(time.RFC3339Nano, str)
-		if err != nil {
-			return 0, fmt.Errorf("ts: want Unix milliseconds or an RFC 3339 time, got %q", str)
-		}
-		return t.UnixMilli(), nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1<<53 {
-		return 0, fmt.Errorf("ts: want Unix milliseconds or an RFC 3339 time, got %.40s", s)
-	}
-	return int64(f), nil
 }

@@ -1,15 +1,15 @@
 package sql
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/nodes/sink/batch"
 )
 
 // Kind is the type of a column value.
@@ -194,81 +194,50 @@ func brief(v any) string {
 //	endian; text/json: uvarint length + bytes; null: nothing)
 type Codec struct{}
 
-func appendString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
 // Append implements batch.Codec.
 func (Codec) Append(dst []byte, r Row) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.Cols)))
 	for i, c := range r.Cols {
-		dst = appendString(dst, c)
+		dst = batch.AppendString(dst, c)
 		v := r.Vals[i]
 		dst = append(dst, byte(v.Kind))
 		switch v.Kind {
 		case KindInt, KindBool, KindTime:
 			dst = binary.AppendVarint(dst, v.I)
 		case KindFloat:
-			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v.F))
+			dst = batch.AppendFloat64(dst, v.F)
 		case KindText, KindJSON:
-			dst = appendString(dst, v.S)
+			dst = batch.AppendString(dst, v.S)
 		}
 	}
 	return dst
 }
 
-var errShort = errors.New("truncated row record")
-
 // Decode implements batch.Codec.
 func (Codec) Decode(b []byte) (Row, error) {
-	r := bytes.NewReader(b)
-	str := func() (string, error) {
-		n, err := binary.ReadUvarint(r)
-		if err != nil || n > uint64(r.Len()) {
-			return "", errShort
-		}
-		buf := make([]byte, n)
-		_, _ = r.Read(buf)
-		return string(buf), nil
-	}
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > uint64(r.Len()) {
-		return Row{}, fmt.Errorf("decode row: %w", errShort)
-	}
+	r := batch.NewRecord(b)
+	n := r.Count()
 	row := Row{Cols: make([]string, n), Vals: make([]Value, n)}
 	for i := range n {
-		if row.Cols[i], err = str(); err != nil {
-			return Row{}, fmt.Errorf("decode row: %w", err)
-		}
-		k, err := r.ReadByte()
-		if err != nil {
-			return Row{}, fmt.Errorf("decode row: %w", errShort)
-		}
-		v := Value{Kind: Kind(k)}
+		row.Cols[i] = r.String()
+		v := Value{Kind: Kind(r.Byte())}
 		switch v.Kind {
 		case KindNull:
 		case KindInt, KindBool, KindTime:
-			if v.I, err = binary.ReadVarint(r); err != nil {
-				return Row{}, fmt.Errorf("decode row: %w", errShort)
-			}
+			v.I = r.Varint()
 		case KindFloat:
-			var u uint64
-			if err := binary.Read(r, binary.LittleEndian, &u); err != nil {
-				return Row{}, fmt.Errorf("decode row: %w", errShort)
-			}
-			v.F = math.Float64frombits(u)
+			v.F = r.Float64()
 		case KindText, KindJSON:
-			if v.S, err = str(); err != nil {
-				return Row{}, fmt.Errorf("decode row: %w", err)
-			}
+			v.S = r.String()
 		default:
-			return Row{}, fmt.Errorf("decode row: unknown value kind %d", k)
+			if r.Err() == nil {
+				return Row{}, fmt.Errorf("decode row: unknown value kind %d", v.Kind)
+			}
 		}
 		row.Vals[i] = v
 	}
-	if r.Len() > 0 {
-		return Row{}, fmt.Errorf("decode row: %d bytes after the row", r.Len())
+	if err := r.Done(); err != nil {
+		return Row{}, fmt.Errorf("decode row: %w", err)
 	}
 	return row, nil
 }

@@ -2,10 +2,9 @@ package timeseries
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"math"
 
+	"github.com/sluicehq/sluice/nodes/sink/batch"
 	ts "github.com/sluicehq/sluice/store/timeseries"
 )
 
@@ -16,110 +15,49 @@ import (
 //	tag count (uvarint) | tags (key, value: uvarint length + bytes)
 type Codec struct{}
 
-func appendString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
 // Append implements batch.Codec.
 func (Codec) Append(dst []byte, p ts.Point) []byte {
-	dst = appendString(dst, p.Tenant)
-	dst = appendString(dst, p.Device)
-	dst = appendString(dst, p.Signal)
+	dst = batch.AppendString(dst, p.Tenant)
+	dst = batch.AppendString(dst, p.Device)
+	dst = batch.AppendString(dst, p.Signal)
 	dst = binary.AppendVarint(dst, p.TS)
 	dst = append(dst, byte(p.Value.Kind))
 	if p.Value.Kind == ts.KindString {
-		dst = appendString(dst, p.Value.Str)
+		dst = batch.AppendString(dst, p.Value.Str)
 	} else {
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(p.Value.Num))
+		dst = batch.AppendFloat64(dst, p.Value.Num)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(p.Tags)))
 	for k, v := range p.Tags {
-		dst = appendString(dst, k)
-		dst = appendString(dst, v)
+		dst = batch.AppendString(dst, k)
+		dst = batch.AppendString(dst, v)
 	}
 	return dst
 }
 
-var errShort = errors.New("truncated point record")
-
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errShort
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errShort
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes(n uint64) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if uint64(len(r.b)) < n {
-		r.err = errShort
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *reader) string() string { return string(r.bytes(r.uvarint())) }
-
 // Decode implements batch.Codec.
 func (Codec) Decode(b []byte) (ts.Point, error) {
-	r := &reader{b: b}
+	r := batch.NewRecord(b)
 	var p ts.Point
-	p.Tenant = r.string()
-	p.Device = r.string()
-	p.Signal = r.string()
-	p.TS = r.varint()
-	if k := r.bytes(1); k != nil {
-		p.Value.Kind = ts.Kind(k[0])
-	}
+	p.Tenant = r.String()
+	p.Device = r.String()
+	p.Signal = r.String()
+	p.TS = r.Varint()
+	p.Value.Kind = ts.Kind(r.Byte())
 	if p.Value.Kind == ts.KindString {
-		p.Value.Str = r.string()
-	} else if v := r.bytes(8); v != nil {
-		p.Value.Num = math.Float64frombits(binary.LittleEndian.Uint64(v))
+		p.Value.Str = r.String()
+	} else {
+		p.Value.Num = r.Float64()
 	}
-	if n := r.uvarint(); n > 0 && r.err == nil {
-		if n > uint64(len(r.b)) {
-			return ts.Point{}, fmt.Errorf("decode point: %w", errShort)
-		}
+	if n := r.Count(); n > 0 {
 		p.Tags = make(map[string]string, n)
 		for range n {
-			k := r.string()
-			p.Tags[k] = r.string()
+			k := r.String()
+			p.Tags[k] = r.String()
 		}
 	}
-	if r.err == nil && len(r.b) > 0 {
-		r.err = fmt.Errorf("%d bytes after the point", len(r.b))
-	}
-	if r.err != nil {
-		return ts.Point{}, fmt.Errorf("decode point: %w", r.err)
+	if err := r.Done(); err != nil {
+		return ts.Point{}, fmt.Errorf("decode point: %w", err)
 	}
 	return p, nil
 }

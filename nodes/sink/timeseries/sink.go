@@ -11,12 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/rulego/rulego/api/types"
 
@@ -262,7 +260,7 @@ func (n *Node) points(tenant string, msg types.RuleMsg) ([]ts.Point, error) {
 		if device == "" {
 			return nil, fmt.Errorf("%sno device: the payload's deviceId and the metadata deviceId are empty", where)
 		}
-		at, err := timeOf(it.TS, msg.Ts)
+		at, err := batch.TimeOf(it.TS, msg.Ts)
 		if err != nil {
 			return nil, fmt.Errorf("%s%w", where, err)
 		}
@@ -310,32 +308,4 @@ func (n *Node) flatten(out []ts.Point, prefix string, m map[string]any, p ts.Poi
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// timeOf reads ts: Unix milliseconds (a number) or an RFC 3339 string;
-// absent, the message's time.
-func timeOf(raw json.RawMessage, msgTS int64) (int64, error) {
-	s := string(bytes.TrimSpace(raw))
-	if s == "" || s == "null" {
-		if msgTS == 0 {
-			return time.Now().UnixMilli(), nil
-		}
-		return msgTS, nil
-	}
-	if s[0] == '"' {
-		var str string
-		if err := json.Unmarshal(raw, &str); err != nil {
-			return 0, fmt.Errorf("ts: %w", err)
-		}
-		t, err := time.Parse(time.RFC3339Nano, str)
-		if err != nil {
-			return 0, fmt.Errorf("ts: want Unix milliseconds or an RFC 3339 time, got %q", str)
-		}
-		return t.UnixMilli(), nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1<<53 {
-		return 0, fmt.Errorf("ts: want Unix milliseconds or an RFC 3339 time, got %.40s", s)
-	}
-	return int64(f), nil
 }
