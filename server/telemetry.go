@@ -77,6 +77,8 @@ func (s *Server) telemetryRoutes() []route {
 		{Method: http.MethodGet, Path: APIPrefix + "/telemetry/latest", Tag: "telemetry", Auth: true,
 			Summary: "The latest stored value of each signal of a device.",
 			Query:   []param{qp("device", "string", "Device id.")}, Handler: s.latestTelemetry},
+		{Method: http.MethodGet, Path: APIPrefix + "/telemetry/devices", Tag: "telemetry", Auth: true,
+			Summary: "The devices that have stored telemetry, by id, with the tags of their series.", Handler: s.telemetryDevices},
 	}
 }
 
@@ -126,6 +128,23 @@ func (s *Server) latestTelemetry(c *fiber.Ctx) error {
 		out.Signals[l.Signal] = LatestValue{TS: l.TS, Value: l.Value}
 	}
 	return c.JSON(out)
+}
+
+// DevicesAnswer is the answer of GET /api/v1/telemetry/devices.
+type DevicesAnswer struct {
+	Devices []timeseries.DeviceInfo `json:"devices"`
+}
+
+func (s *Server) telemetryDevices(c *fiber.Ctx) error {
+	store, err := s.telemetryStore()
+	if err != nil {
+		return err
+	}
+	ds, err := store.Devices(c.UserContext(), principalOf(c).Tenant)
+	if err != nil {
+		return telemetryError(err)
+	}
+	return c.JSON(DevicesAnswer{Devices: ds})
 }
 
 // telemetryError answers 400 for a query the store cannot answer.

@@ -196,6 +196,11 @@ func TestTelemetryIsPerTenant(t *testing.T) {
 	if len(a.Signals) != 0 {
 		t.Errorf("latest of another tenant's device = %+v", a)
 	}
+	var d DevicesAnswer
+	e.mustDo(http.MethodGet, "/api/v1/telemetry/devices", "", nil, http.StatusOK, &d)
+	if len(d.Devices) != 2 || d.Devices[0].ID != "boiler-1" || d.Devices[1].ID != "boiler-2" {
+		t.Errorf("devices of the default tenant = %+v", d.Devices)
+	}
 }
 
 func TestTelemetryBadRequests(t *testing.T) {
@@ -255,4 +260,8 @@ func TestTelemetryWithoutStore(t *testing.T) {
 	if status, _, _ := e.do(http.MethodGet, "/api/v1/telemetry?device=d", "", nil); status != http.StatusUnauthorized {
 		t.Errorf("anonymous: status %d, want 401", status)
 	}
+}
+
+func (refusingReader) Devices(context.Context, string) ([]timeseries.DeviceInfo, error) {
+	return nil, fmt.Errorf("devices: %w", timeseries.ErrBadQuery)
 }

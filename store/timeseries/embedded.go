@@ -635,3 +635,42 @@ func (s *Embedded) SeriesCount(ctx context.Context) (int, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM series`).Scan(&n)
 	return n, err
 }
+
+// Devices returns the tenant's devices that have points, sorted by id, each
+// with the tags of its series (merged over its signals, the last signal in
+// name order winning a conflict).
+func (s *Embedded) Devices(ctx context.Context, tenant string) ([]DeviceInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT device, tags FROM series WHERE tenant = ? ORDER BY device, signal`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("devices of tenant %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	out := []DeviceInfo{}
+	for rows.Next() {
+		var dev, tags string
+		if err := rows.Scan(&dev, &tags); err != nil {
+			return nil, fmt.Errorf("devices of tenant %q: %w", tenant, err)
+		}
+		if n := len(out); n == 0 || out[n-1].ID != dev {
+			out = append(out, DeviceInfo{ID: dev})
+		}
+		if tags == "" {
+			continue
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(tags), &m); err != nil {
+			return nil, fmt.Errorf("devices of tenant %q: tags of %q: %w", tenant, dev, err)
+		}
+		d := &out[len(out)-1]
+		if d.Tags == nil {
+			d.Tags = map[string]string{}
+		}
+		for k, v := range m {
+			d.Tags[k] = v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("devices of tenant %q: %w", tenant, err)
+	}
+	return out, nil
+}

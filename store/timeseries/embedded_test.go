@@ -497,3 +497,23 @@ func TestOptionsChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestDevices(t *testing.T) {
+	s := openT(t, t.TempDir(), Options{})
+	p := num("acme", "b", "x", t0, 1)
+	p.Tags = map[string]string{"site": "north"}
+	q := num("acme", "b", "y", t0, 1)
+	q.Tags = map[string]string{"line": "2"}
+	mustWrite(t, s, num("acme", "c", "x", t0, 1), p, q, num("other", "a", "x", t0, 1))
+	got, err := s.Devices(ctxT(t), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []DeviceInfo{{ID: "b", Tags: map[string]string{"site": "north", "line": "2"}}, {ID: "c"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("devices = %+v, want %+v", got, want)
+	}
+	if got, err := s.Devices(ctxT(t), "nobody"); err != nil || len(got) != 0 {
+		t.Errorf("devices of an unknown tenant = %+v, %v", got, err)
+	}
+}

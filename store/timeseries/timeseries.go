@@ -328,6 +328,16 @@ type Reader interface {
 	// Latest returns the latest value of each signal of a device, by
 	// signal name; a device without points has none.
 	Latest(ctx context.Context, tenant, device string) ([]Latest, error)
+	// Devices returns the ids of the tenant's devices that have points,
+	// sorted, each with the tags of its series (the latest non-empty set
+	// of any of its signals). Statistics select devices through it.
+	Devices(ctx context.Context, tenant string) ([]DeviceInfo, error)
+}
+
+// DeviceInfo is a device that has points.
+type DeviceInfo struct {
+	ID   string            `json:"deviceId"`
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Store writes and reads points.
