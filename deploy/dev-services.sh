@@ -30,4 +30,15 @@ if ! command -v go >/dev/null 2>&1; then
   echo "dev-services: Go 1.26 is required (https://go.dev/doc/install)" >&2
   exit 1
 fi
+# The designer needs Node.js >= 20.19 with npm (Vite 8).
+if ! command -v node >/dev/null 2>&1 || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  echo "dev-services: Node.js 20.19 or later with npm is required for the designer (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+here="$(cd "$(dirname "$0")" && pwd)"
+for tool in "$here"/tools/*.sh; do
+  [ -e "$tool" ] || continue
+  bash "$tool"
+done
 echo "dev-services: ready"
