@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/google/uuid"
 	"github.com/rulego/rulego/api/types"
 
 	"github.com/sluicehq/sluice/engine"
@@ -34,6 +33,8 @@ type Joint struct {
 	j     *jointCompiled
 	inner *Threshold
 	bufs  sync.Pool // *decoded
+	// names are the signal names by their index in j.c.index.
+	names []string
 
 	warned atomic.Bool // an expression error was logged
 }
@@ -57,7 +58,11 @@ func (n *Joint) Init(_ types.Config, raw types.Configuration) error {
 		return fmt.Errorf("%s: %w", JointType, ps)
 	}
 	n.j = j
-	n.inner = &Threshold{c: j.c}
+	n.inner = &Threshold{c: j.c, truths: n.truths}
+	n.names = make([]string, len(j.c.index))
+	for s, i := range j.c.index {
+		n.names[i] = s
+	}
 	n.bufs.New = func() any { return &decoded{} }
 	return nil
 }
@@ -105,10 +110,6 @@ func (n *Joint) onTelemetry(ctx types.RuleContext, a *attachment, msg types.Rule
 	}
 	rt := a.rt
 	recv := rt.nowMs()
-	names := make([]string, len(n.j.c.index))
-	for s, i := range n.j.c.index {
-		names[i] = s
-	}
 	var outs []output
 	var changes []Change
 	var late, clamped bool
@@ -122,7 +123,6 @@ func (n *Joint) onTelemetry(ctx types.RuleContext, a *attachment, msg types.Rule
 	if err := rt.load(sctx, dm, n.j.c.rules); err != nil {
 		return nil, err
 	}
-	rm := dm.rules[n.j.r.name]
 	for i := range d.samples {
 		s := &d.samples[i]
 		id := s.deviceID
@@ -143,40 +143,8 @@ func (n *Joint) onTelemetry(ctx types.RuleContext, a *attachment, msg types.Rule
 		if ts > recv+n.j.c.futureTol {
 			ts, clamped = recv, true
 		}
-		vals := d.valsOf(s)
-		// Late: older than a value it carries by more than the tolerance.
-		isLate := false
-		for _, v := range vals {
-			if key, ok := reads[names[v.idx]]; ok {
-				if st := rm.rec.Sig[key]; st != nil && ts < st.Ts-n.j.c.lateTol {
-					isLate = true
-				}
-			}
-		}
-		if isLate {
-			late = true
-			continue
-		}
-		for _, v := range vals {
-			key, ok := reads[names[v.idx]]
-			if !ok {
-				continue
-			}
-			st := rm.rec.Sig[key]
-			if st == nil {
-				st = &sigState{}
-				rm.rec.Sig[key] = st
-			}
-			st.set(v, ts, 0)
-		}
-		if dm.first == 0 {
-			dm.first = ts
-		}
-		if ts >= dm.any {
-			dm.any, dm.recv = ts, recv
-		}
-		rm.dirty, dm.dirty = true, true
-		o, c := n.evaluate(sctx, a, dm, msg, dm.any, true, false)
+		l, o, c := n.sample(sctx, a, dm, msg, reads, ts, recv, d.valsOf(s))
+		late = late || l
 		outs = append(outs, o...)
 		changes = append(changes, c...)
 	}
@@ -189,39 +157,51 @@ func (n *Joint) onTelemetry(ctx types.RuleContext, a *attachment, msg types.Rule
 	return outs, nil
 }
 
+// sample keeps the values of one sample of a device the expressions read
+// (reads: its signals' state keys), at device time ts received at wall time
+// recv, and evaluates. A late sample changes nothing. Call with dm.mu held
+// and the rule loaded.
+func (n *Joint) sample(ctx context.Context, a *attachment, dm *deviceMem, in types.RuleMsg, reads map[string]string, ts, recv int64, vals []sigVal) (bool, []output, []Change) {
+	rm := dm.rules[n.j.r.name]
+	// Late: older than a value it carries by more than the tolerance.
+	for _, v := range vals {
+		if key, ok := reads[n.names[v.idx]]; ok {
+			if st := rm.rec.Sig[key]; st != nil && ts < st.Ts-n.j.c.lateTol {
+				return true, nil, nil
+			}
+		}
+	}
+	for _, v := range vals {
+		key, ok := reads[n.names[v.idx]]
+		if !ok {
+			continue
+		}
+		st := rm.rec.Sig[key]
+		if st == nil {
+			st = &sigState{}
+			rm.rec.Sig[key] = st
+		}
+		st.set(v, ts, 0)
+	}
+	if dm.first == 0 {
+		dm.first = ts
+	}
+	if ts >= dm.any {
+		dm.any, dm.recv = ts, recv
+	}
+	rm.dirty, dm.dirty = true, true
+	outs, changes := n.inner.evaluate(ctx, a, dm, in, dm.any, true, false)
+	return false, outs, changes
+}
+
 // onTimer evaluates at a timer tick (deadlines: duration, clear hold-off,
 // values going stale, reminders, escalations) or applies pending operator
-// commands.
+// commands, as the threshold node does for the alarm device.
 func (n *Joint) onTimer(ctx types.RuleContext, a *attachment, msg types.RuleMsg, command bool) []output {
-	id := msg.Metadata[engine.MetaDeviceID]
-	if id != n.j.device {
+	if msg.Metadata[engine.MetaDeviceID] != n.j.device {
 		return nil
 	}
-	rt := a.rt
-	sctx := ctx.GetContext()
-	dm := rt.device(id)
-	if !command {
-		dm.queued.Store(false)
-	}
-	dm.mu.Lock()
-	if err := rt.load(sctx, dm, n.j.c.rules); err != nil {
-		dm.mu.Unlock()
-		a.log.Warn("alarm: timer look skipped", "node", rt.node, "deviceId", id, "error", err)
-		return nil
-	}
-	if dm.any == 0 {
-		dm.due.Store(0)
-		dm.mu.Unlock()
-		return nil
-	}
-	now := dm.deviceNow(rt.nowMs())
-	if now < dm.any {
-		now = dm.any
-	}
-	outs, changes := n.evaluate(sctx, a, dm, msg, now, false, command)
-	dm.mu.Unlock()
-	n.inner.record(ctx, a, changes)
-	return outs
+	return n.inner.onTimer(ctx, a, msg, command)
 }
 
 // truth evaluates x, logging the first run-time error of the node.
@@ -233,82 +213,26 @@ func (n *Joint) truth(a *attachment, x *jointExpr, v *jointView) Truth {
 	return t
 }
 
-// evaluate runs the rule at device time now through the lifecycle, as the
-// threshold node's evaluate does for its condition tree. Call with dm.mu
-// held.
-func (n *Joint) evaluate(ctx context.Context, a *attachment, dm *deviceMem, in types.RuleMsg, now int64, sample, command bool) ([]output, []Change) {
-	rt, th, r := a.rt, n.inner, n.j.r
-	rm := dm.rules[r.name]
-	lc := &rm.rec.LC
-	var outs []output
-	var changes []Change
-	var due int64
-	next := func(t int64) {
-		if t > now && (due == 0 || t < due) {
-			due = t
-		}
-	}
-	if command || rm.checkCmd || lc.Active() {
-		rm.checkCmd = false
-		outs = append(outs, th.applyCommand(ctx, a, dm, r, rm, in, now)...)
-	}
+// truths evaluates the expressions at device time now: the inner threshold
+// node's evaluate runs them through the lifecycle in place of a condition
+// tree. An expression has no dead band (hold is raise) and no deciding value.
+func (n *Joint) truths(a *attachment, _ *deviceMem, _ *rule, rm *ruleMem, now int64) ruleTruths {
 	v := &jointView{sig: rm.rec.Sig, now: now, maxAge: n.j.maxAge, missing: n.j.missing}
-	raise := n.truth(a, n.j.raise, v)
-	next(n.j.raise.due(v))
-	inp := Input{Now: now, Sample: sample, Raise: raise, Hold: raise}
+	t := ruleTruths{raise: n.truth(a, n.j.raise, v)}
+	t.hold = t.raise
+	t.due = n.j.raise.due(v)
 	if len(n.j.esc) > 0 {
-		inp.Esc = make([]EscalationTruth, len(n.j.esc))
+		t.esc = make([]EscalationTruth, len(n.j.esc))
 		for i, x := range n.j.esc {
 			if x == nil {
 				continue
 			}
-			t := n.truth(a, x, v)
-			inp.Esc[i] = EscalationTruth{Raise: t, Hold: t}
-			next(x.due(v))
+			et := n.truth(a, x, v)
+			t.esc[i] = EscalationTruth{Raise: et, Hold: et}
+			t.due = sooner(t.due, x.due(v), now)
 		}
 	}
-	o := lc.Step(&r.policy, inp, uuid.NewString)
-	next(o.Due)
-	if o.Changed {
-		if err := rt.store(ctx, dm, rm); err != nil {
-			rm.dirty, dm.dirty = true, true
-			a.log.Warn("alarm: write state", "node", rt.node, "rule", r.name, "deviceId", dm.id, "error", err)
-		}
-	}
-	emit := func(kind, reason string) {
-		out, ev := th.event(rt, in, dm, r, rm, kind, reason, 0, false, nil)
-		outs = append(outs, out)
-		if kind != changeReminder {
-			changes = append(changes, Change{
-				Kind: kind, Reason: reason, Tenant: rt.tenant, FlowID: rt.flow, NodeID: rt.node,
-				CommandKey: rm.cmdKey, Event: ev, At: rt.now(),
-			})
-		}
-	}
-	switch {
-	case o.Activated:
-		emit(ChangeCreated, "condition")
-	case o.Cleared:
-		emit(ChangeCleared, "condition")
-	case o.Updated:
-		reason := "count"
-		switch {
-		case o.CountUp && o.SeverityChanged:
-			reason = "count,severity"
-		case o.SeverityChanged:
-			reason = "severity"
-		}
-		emit(ChangeUpdated, reason)
-	}
-	if o.Remind {
-		emit(changeReminder, "reminder")
-	}
-	if due == 0 {
-		dm.due.Store(0)
-	} else {
-		dm.due.Store(dm.wallOf(due))
-	}
-	return outs, changes
+	return t
 }
 
 // newJointTimer is the timer of a deployed joint node: the threshold

@@ -181,8 +181,16 @@ func TestJointAlarmLifecycle(t *testing.T) {
 	step := func(dev string, at time.Duration, s sig, want string) []got {
 		t.Helper()
 		g := h.send(dev, at, s)
-		if len(g) == 0 || g[0].rel != "Success" {
-			t.Fatalf("%s at %v: telemetry did not pass: %v", dev, at, g)
+		// The event goes out in the alarm device's lane: it may reach the
+		// sinks before or after the telemetry's Success.
+		passed := 0
+		for _, x := range g {
+			if x.rel == "Success" {
+				passed++
+			}
+		}
+		if passed != 1 {
+			t.Fatalf("%s at %v: telemetry passed %d times, want once: %v", dev, at, passed, g)
 		}
 		if got := rels(g); got != want {
 			t.Fatalf("%s at %v: alarms %q, want %q (%v)", dev, at, got, want, g)

@@ -31,8 +31,12 @@ const recordTimeout = 5 * time.Second
 
 // Threshold is the threshold alarm node.
 type Threshold struct {
-	c    *compiled
-	bufs sync.Pool // *decoded
+	c *compiled
+	// truths evaluates a rule's condition; nil evaluates the rule's
+	// condition tree (conditionTruths). The joint alarm sets its
+	// expression's.
+	truths func(a *attachment, dm *deviceMem, r *rule, rm *ruleMem, now int64) ruleTruths
+	bufs   sync.Pool // *decoded
 
 	att       atomic.Pointer[attachment]
 	mu        sync.Mutex // attaching and destroying
@@ -202,7 +206,7 @@ func (n *Threshold) onTelemetry(ctx types.RuleContext, a *attachment, msg types.
 		if ts > recv+n.c.futureTol {
 			ts, clamped = recv, true
 		}
-		l, o, c, err := n.sample(ctx, a, msg, id, ts, recv, d.valsOf(r))
+		l, o, c, err := n.sample(ctx.GetContext(), a, msg, id, ts, recv, d.valsOf(r))
 		if err != nil {
 			n.record(ctx, a, changes)
 			return nil, err
@@ -223,9 +227,8 @@ func (n *Threshold) onTelemetry(ctx types.RuleContext, a *attachment, msg types.
 
 // sample evaluates one sample of device id at device time ts, received at
 // wall time recv. A late sample changes nothing.
-func (n *Threshold) sample(ctx types.RuleContext, a *attachment, in types.RuleMsg, id string, ts, recv int64, vals []sigVal) (bool, []output, []Change, error) {
+func (n *Threshold) sample(sctx context.Context, a *attachment, in types.RuleMsg, id string, ts, recv int64, vals []sigVal) (bool, []output, []Change, error) {
 	rt := a.rt
-	sctx := ctx.GetContext()
 	dm := rt.device(id)
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
@@ -285,35 +288,86 @@ func (n *Threshold) sample(ctx types.RuleContext, a *attachment, in types.RuleMs
 // onTimer evaluates a device's deadlines (a timer tick) or applies its
 // pending operator commands and then evaluates (a command message).
 func (n *Threshold) onTimer(ctx types.RuleContext, a *attachment, msg types.RuleMsg, command bool) []output {
-	id := msg.Metadata[engine.MetaDeviceID]
+	outs, changes := n.tick(ctx.GetContext(), a, msg.Metadata[engine.MetaDeviceID], msg, command)
+	n.record(ctx, a, changes)
+	return outs
+}
+
+// tick evaluates device id at its device time now: its deadlines, or with
+// command its pending operator commands first. It returns the messages and
+// records of the changes.
+func (n *Threshold) tick(ctx context.Context, a *attachment, id string, in types.RuleMsg, command bool) ([]output, []Change) {
 	if id == "" {
-		return nil
+		return nil, nil
 	}
 	rt := a.rt
-	sctx := ctx.GetContext()
 	dm := rt.device(id)
 	if !command {
 		dm.queued.Store(false)
 	}
 	dm.mu.Lock()
-	if err := rt.load(sctx, dm, n.c.rules); err != nil {
-		dm.mu.Unlock()
+	defer dm.mu.Unlock()
+	if err := rt.load(ctx, dm, n.c.rules); err != nil {
 		a.log.Warn("alarm: timer look skipped", "node", rt.node, "deviceId", id, "error", err)
-		return nil
+		return nil, nil
 	}
 	if dm.any == 0 { // nothing known of the device
 		dm.due.Store(0)
-		dm.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	now := dm.deviceNow(rt.nowMs())
 	if now < dm.any {
 		now = dm.any
 	}
-	outs, changes := n.evaluate(sctx, a, dm, msg, now, false, command)
-	dm.mu.Unlock()
-	n.record(ctx, a, changes)
-	return outs
+	return n.evaluate(ctx, a, dm, in, now, false, command)
+}
+
+// ruleTruths is what a rule's condition says at one evaluation.
+type ruleTruths struct {
+	// raise is the condition, hold its dead-band view (Input.Raise, Hold).
+	raise, hold Truth
+	// esc are the escalations' truths, by index (nil: no escalations).
+	esc []EscalationTruth
+	// val is the value that decided raise, when hasVal.
+	val    float64
+	hasVal bool
+	// due is the next device time after now at which the truths may change
+	// without a new sample (0: none).
+	due int64
+}
+
+// conditionTruths evaluates rule r's condition tree and its escalations'
+// for device dm at device time now.
+func conditionTruths(_ *attachment, dm *deviceMem, r *rule, rm *ruleMem, now int64) ruleTruths {
+	env := evalEnv{sig: rm.rec.Sig, now: now, any: dm.any, first: dm.first, maxAge: r.maxAge}
+	var t ruleTruths
+	t.raise, t.val, t.hasVal = r.raise.eval(&env, false)
+	t.hold = t.raise
+	if rm.rec.LC.Active() {
+		t.hold, _, _ = r.raise.eval(&env, true)
+	}
+	t.due = r.raise.due(&env)
+	if len(r.esc) > 0 {
+		t.esc = make([]EscalationTruth, len(r.esc))
+		for i, ec := range r.esc {
+			if ec == nil {
+				continue
+			}
+			t.esc[i].Raise, _, _ = ec.eval(&env, false)
+			t.esc[i].Hold, _, _ = ec.eval(&env, true)
+			t.due = sooner(t.due, ec.due(&env), now)
+		}
+	}
+	return t
+}
+
+// sooner is the earlier of deadlines d and t, counting only those after
+// now (0: none).
+func sooner(d, t, now int64) int64 {
+	if t > now && (d == 0 || t < d) {
+		return t
+	}
+	return d
 }
 
 // evaluate runs every rule of device dm at device time now: pending
@@ -322,14 +376,13 @@ func (n *Threshold) onTimer(ctx types.RuleContext, a *attachment, msg types.Rule
 // and records of the changes. Call with dm.mu held.
 func (n *Threshold) evaluate(ctx context.Context, a *attachment, dm *deviceMem, in types.RuleMsg, now int64, sample, command bool) ([]output, []Change) {
 	rt := a.rt
+	truths := n.truths
+	if truths == nil {
+		truths = conditionTruths
+	}
 	var outs []output
 	var changes []Change
 	var due int64
-	next := func(t int64) {
-		if t > now && (due == 0 || t < due) {
-			due = t
-		}
-	}
 	for _, r := range n.c.rules {
 		rm := dm.rules[r.name] // loaded by the caller
 		lc := &rm.rec.LC
@@ -337,26 +390,9 @@ func (n *Threshold) evaluate(ctx context.Context, a *attachment, dm *deviceMem, 
 			rm.checkCmd = false
 			outs = append(outs, n.applyCommand(ctx, a, dm, r, rm, in, now)...)
 		}
-		env := evalEnv{sig: rm.rec.Sig, now: now, any: dm.any, first: dm.first, maxAge: r.maxAge}
-		raise, val, hasVal := r.raise.eval(&env, false)
-		inp := Input{Now: now, Sample: sample, Raise: raise, Hold: raise}
-		if lc.Active() {
-			inp.Hold, _, _ = r.raise.eval(&env, true)
-		}
-		if len(r.esc) > 0 {
-			inp.Esc = make([]EscalationTruth, len(r.esc))
-			for i, ec := range r.esc {
-				if ec == nil {
-					continue
-				}
-				inp.Esc[i].Raise, _, _ = ec.eval(&env, false)
-				inp.Esc[i].Hold, _, _ = ec.eval(&env, true)
-				next(ec.due(&env))
-			}
-		}
-		o := lc.Step(&r.policy, inp, uuid.NewString)
-		next(o.Due)
-		next(r.raise.due(&env))
+		t := truths(a, dm, r, rm, now)
+		o := lc.Step(&r.policy, Input{Now: now, Sample: sample, Raise: t.raise, Hold: t.hold, Esc: t.esc}, uuid.NewString)
+		due = sooner(sooner(due, o.Due, now), t.due, now)
 		if o.Changed {
 			if err := rt.store(ctx, dm, rm); err != nil {
 				rm.dirty, dm.dirty = true, true
@@ -365,7 +401,7 @@ func (n *Threshold) evaluate(ctx context.Context, a *attachment, dm *deviceMem, 
 		}
 		// Emit (and record) what changed.
 		emit := func(kind, reason string) {
-			out, ev := n.event(rt, in, dm, r, rm, kind, reason, val, hasVal, nil)
+			out, ev := n.event(rt, in, dm, r, rm, kind, reason, t.val, t.hasVal, nil)
 			outs = append(outs, out)
 			if kind != changeReminder {
 				changes = append(changes, Change{
