@@ -73,7 +73,7 @@ func bodyTime(where, name string, raw json.RawMessage) (ms int64, ok bool, err e
 // backtestRoutes are the routes of the backtest API.
 func (s *Server) backtestRoutes() []route {
 	return []route{
-		{Method: http.MethodPost, Path: APIPrefix + "/flows/:id/nodes/:nodeId/backtest", Tag: "flows", Auth: true,
+		{Method: http.MethodPost, Path: APIPrefix + "/flows/:id/nodes/:nodeId/backtest", Tag: "flows", Auth: true, Body: "BacktestRequest",
 			Summary: "Run a node's configuration over stored telemetry and return what it would have done (an alarm node: when its alarms would have become active, updated and cleared). " +
 				"Body {from, to (RFC 3339 or Unix ms; to defaults to now), devices (optional), version (optional, default latest saved), config (optional: replaces the saved configuration)}.",
 			Handler: s.backtestNode},

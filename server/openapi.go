@@ -75,7 +75,11 @@ func (s *Server) OpenAPI() map[string]any {
 				"TokenRequest":    map[string]any{"type": "object", "required": []string{"name"}, "properties": map[string]any{"name": str(), "expiresIn": str(), "expiresAt": map[string]any{"type": "string", "format": "date-time"}}},
 				"RollbackRequest": map[string]any{"type": "object", "required": []string{"version"}, "properties": map[string]any{"version": map[string]any{"type": "integer"}, "comment": str()}},
 				"TestRequest":     map[string]any{"type": "object", "required": []string{"message"}, "properties": map[string]any{"message": map[string]any{"$ref": "#/components/schemas/Message"}, "startNode": str(), "draft": map[string]any{"$ref": "#/components/schemas/Flow"}, "sideEffects": map[string]any{"type": "boolean"}}},
-				"ReplayRequest":   map[string]any{"type": "object", "properties": map[string]any{"flow": str(), "limit": map[string]any{"type": "integer"}}},
+				"BacktestRequest": map[string]any{"type": "object", "required": []string{"from"}, "properties": map[string]any{
+					"from": map[string]any{"description": "Start, inclusive: RFC 3339 or Unix milliseconds."}, "to": map[string]any{"description": "End, exclusive (default now)."},
+					"devices": map[string]any{"type": "array", "items": str()}, "version": map[string]any{"type": "integer"},
+					"config": map[string]any{"type": "object", "description": "Replaces the node's saved configuration for this run."}}},
+				"ReplayRequest": map[string]any{"type": "object", "properties": map[string]any{"flow": str(), "limit": map[string]any{"type": "integer"}}},
 			},
 			"responses": map[string]any{
 				"Error": map[string]any{"description": "An error.", "content": map[string]any{"application/json": map[string]any{"schema": errRef}}},
