@@ -134,7 +134,7 @@ func (s *Server) ensureAlarmRecorder() {
 	}
 	// Acquired and never released: the recorder lives as long as the server.
 	_, _, err := s.engine.Resources().Acquire(alarm.RecorderKey, func() (any, func() error, error) {
-		return NewAlarmRecorder(s.db.Alarms(), s.log), nil, nil
+		return NewAlarmRecorder(s.alarms, s.log), nil, nil
 	})
 	if err != nil {
 		s.log.Error("alarm recorder not available", "err", err)
@@ -298,7 +298,7 @@ func (s *Server) listAlarms(c *fiber.Ctx) error {
 	if f.Offset < 0 {
 		return badRequest("query offset: want 0 or more, got %d", f.Offset)
 	}
-	items, total, err := s.db.Alarms().ListAlarms(c.UserContext(), f)
+	items, total, err := s.alarms.ListAlarms(c.UserContext(), f)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (s *Server) listAlarms(c *fiber.Ctx) error {
 
 func (s *Server) getAlarm(c *fiber.Ctx) error {
 	p := principalOf(c)
-	repo := s.db.Alarms()
+	repo := s.alarms
 	a, err := repo.AlarmByID(c.UserContext(), p.Tenant, c.Params("id"))
 	if err != nil {
 		return err
@@ -320,11 +320,11 @@ func (s *Server) getAlarm(c *fiber.Ctx) error {
 }
 
 func (s *Server) ackAlarm(c *fiber.Ctx) error {
-	return s.alarmAction(c, store.AlarmAcknowledged, s.db.Alarms().AckAlarm)
+	return s.alarmAction(c, store.AlarmAcknowledged, s.alarms.AckAlarm)
 }
 
 func (s *Server) clearAlarm(c *fiber.Ctx) error {
-	return s.alarmAction(c, store.AlarmCleared, s.db.Alarms().ClearAlarm)
+	return s.alarmAction(c, store.AlarmCleared, s.alarms.ClearAlarm)
 }
 
 // alarmAction records an operator's acknowledge or clear, publishes it, and

@@ -47,6 +47,7 @@ type param struct {
 func (s *Server) routeTable() []route {
 	rs := s.coreRoutes()
 	rs = append(rs, s.alarmRoutes()...)
+	rs = append(rs, s.statsRoutes()...)
 	rs = append(rs, s.backtestRoutes()...)
 	return append(rs, s.telemetryRoutes()...)
 }

@@ -90,12 +90,17 @@ type Deps struct {
 	// Telemetry is the time-series store GET /api/v1/telemetry reads (nil:
 	// those routes answer 503). The server does not close it.
 	Telemetry timeseries.Reader
+	// Alarms keeps alarm records and their history (nil: the system
+	// database's, DB.Alarms()); MongoDB when configured.
+	Alarms store.AlarmRepo
 }
 
 // Server is Sluice's HTTP server.
 type Server struct {
 	cfg Config
 	db  *store.DB
+	// alarms is the alarm repository: DB.Alarms() or MongoDB's.
+	alarms store.AlarmRepo
 	// devices is the engine's device authenticator (may be nil).
 	devices *DeviceAuth
 	flows   *flows.Service
@@ -157,6 +162,7 @@ func New(cfg Config, deps Deps) *Server {
 		ingestWS:   deps.IngestWS,
 		components: deps.Components,
 		telemetry:  deps.Telemetry,
+		alarms:     deps.Alarms,
 		flows:      deps.Flows,
 		engine:     deps.Engine,
 		log:        log,
@@ -164,6 +170,9 @@ func New(cfg Config, deps Deps) *Server {
 		base:       base,
 		cancelBase: cancel,
 		stop:       make(chan struct{}),
+	}
+	if s.alarms == nil && s.db != nil {
+		s.alarms = s.db.Alarms()
 	}
 	s.tickets.ttl = cfg.TicketTTL
 	s.app = fiber.New(fiber.Config{

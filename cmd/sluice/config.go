@@ -35,11 +35,25 @@ type Config struct {
 		Addr string `koanf:"addr"`
 	} `koanf:"mqtt"`
 	Timeseries struct {
+		Backend         string        `koanf:"backend"`
 		Retention       time.Duration `koanf:"retention"`
 		DownsampleAfter time.Duration `koanf:"downsampleAfter"`
 		DownsampleTo    time.Duration `koanf:"downsampleTo"`
 		MaintainEvery   time.Duration `koanf:"maintainEvery"`
+		Influx          struct {
+			URL               string        `koanf:"url"`
+			Token             string        `koanf:"token"`
+			DatabasePrefix    string        `koanf:"databasePrefix"`
+			RetentionPolicy   string        `koanf:"retentionPolicy"`
+			RetentionDuration time.Duration `koanf:"retentionDuration"`
+		} `koanf:"influx"`
 	} `koanf:"timeseries"`
+	Records struct {
+		Mongo struct {
+			URI      string `koanf:"uri"`
+			Database string `koanf:"database"`
+		} `koanf:"mongo"`
+	} `koanf:"records"`
 	Admin struct {
 		Password string `koanf:"password"`
 	} `koanf:"admin"`
@@ -83,6 +97,14 @@ var settings = []setting{
 	{Key: "http.shutdownTimeout", Env: "SLUICE_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: 30 * time.Second, Help: "how long a graceful shutdown may take in all: open requests, engine drain, store close"},
 	{Key: "http.requestTimeout", Env: "SLUICE_REQUEST_TIMEOUT", Flag: "request-timeout", Default: 60 * time.Second, Help: "longest a request may wait on the engine (inject with ?wait=true, test runs, deploys)"},
 	{Key: "mqtt.addr", Env: "SLUICE_MQTT_ADDR", Flag: "mqtt", Default: ":1883", Help: "address of the embedded MQTT broker for devices (host:port); empty turns it off; a port in use is reported and the rest of the server starts"},
+	{Key: "timeseries.backend", Env: "SLUICE_TS_BACKEND", Flag: "ts-backend", Default: "embedded", Help: "where telemetry is stored and read: embedded (SQLite in the data directory) or influxdb"},
+	{Key: "timeseries.influx.url", Env: "SLUICE_TS_INFLUX_URL", Flag: "ts-influx-url", Default: "", Help: "InfluxDB 1.8 HTTP API with timeseries.backend influxdb, e.g. http://127.0.0.1:8086"},
+	{Key: "timeseries.influx.token", Env: "SLUICE_TS_INFLUX_TOKEN", Default: "", Help: "InfluxDB credentials as user:password (empty: no authentication)"},
+	{Key: "timeseries.influx.databasePrefix", Env: "SLUICE_TS_INFLUX_DATABASE_PREFIX", Default: "sluice", Help: "each tenant's points go to the database <prefix>_<tenant>, created on first write"},
+	{Key: "timeseries.influx.retentionPolicy", Env: "SLUICE_TS_INFLUX_RETENTION_POLICY", Default: "autogen", Help: "retention policy points are written to and read from; another name is created in each tenant database"},
+	{Key: "timeseries.influx.retentionDuration", Env: "SLUICE_TS_INFLUX_RETENTION_DURATION", Default: time.Duration(0), Help: "duration of a retention policy Sluice creates (0: infinite; at least 1h)"},
+	{Key: "records.mongo.uri", Env: "SLUICE_RECORDS_MONGO_URI", Default: "", Help: "MongoDB URI for alarm history and statistics results (empty: the system database)"},
+	{Key: "records.mongo.database", Env: "SLUICE_RECORDS_MONGO_DATABASE", Default: "sluice", Help: "MongoDB database of the records"},
 	{Key: "timeseries.retention", Env: "SLUICE_TS_RETENTION", Flag: "ts-retention", Default: time.Duration(0), Help: "drop time-series points older than this; 0 keeps them"},
 	{Key: "timeseries.downsampleAfter", Env: "SLUICE_TS_DOWNSAMPLE_AFTER", Flag: "ts-downsample-after", Default: time.Duration(0), Help: "replace raw points older than this by one point per timeseries.downsampleTo; 0 turns downsampling off"},
 	{Key: "timeseries.downsampleTo", Env: "SLUICE_TS_DOWNSAMPLE_TO", Flag: "ts-downsample-to", Default: time.Minute, Help: "width of a downsampled point"},

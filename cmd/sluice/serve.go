@@ -22,9 +22,9 @@ import (
 	"github.com/sluicehq/sluice/nodes/script"
 	"github.com/sluicehq/sluice/nodes/sink/batch"
 	tssink "github.com/sluicehq/sluice/nodes/sink/timeseries"
+	"github.com/sluicehq/sluice/nodes/stats"
 	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/store"
-	"github.com/sluicehq/sluice/store/timeseries"
 )
 
 func newServeCmd() *cobra.Command {
@@ -56,12 +56,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	// The embedded time-series store closes after the engine has drained
-	// (defers run in reverse order).
-	tsStore, err := timeseries.Open(ctx, cfg.Data.Dir, timeseries.Options{
-		Retention: cfg.Timeseries.Retention, DownsampleAfter: cfg.Timeseries.DownsampleAfter,
-		DownsampleTo: cfg.Timeseries.DownsampleTo, MaintainEvery: cfg.Timeseries.MaintainEvery, Logger: log,
-	})
+	// The time-series store (embedded, or InfluxDB when configured) closes
+	// after the engine has drained (defers run in reverse order).
+	tsStore, tsHealth, err := openTimeseries(ctx, cfg, log)
 	if err != nil {
 		_ = db.Close()
 		return fmt.Errorf("serve: %w", err)
@@ -155,6 +152,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	mgr.Resources().Provide(batch.RegistryKey, sinks)
 	// Alarm nodes record alarm changes and history in the store.
 	mgr.Resources().Provide(alarm.RecorderKey, server.NewAlarmRecorder(db.Alarms(), log))
+	// Statistics nodes record each run for GET /api/v1/stats.
+	mgr.Resources().Provide(stats.RecordsKey, db.Stats())
 	// The httpIn and wsIn connectors serve on the API server's port.
 	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
 	mgr.Resources().Provide(httpin.RouterKey, ingest)
@@ -177,7 +176,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		APITokenTTL:    cfg.Auth.APITokenTTL,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
 	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices,
-		IngestHTTP: ingest, IngestWS: wsIngest, Components: brokerStatus, Telemetry: tsStore})
+		IngestHTTP: ingest, IngestWS: wsIngest, Components: components(brokerStatus, tsHealth), Telemetry: tsStore})
 	owned = true
 
 	var lc net.ListenConfig

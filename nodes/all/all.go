@@ -8,4 +8,5 @@ import (
 	_ "github.com/sluicehq/sluice/nodes/sink/redis"      // Redis sink
 	_ "github.com/sluicehq/sluice/nodes/sink/sql"        // PostgreSQL / MySQL sink
 	_ "github.com/sluicehq/sluice/nodes/sink/timeseries" // time-series sink
+	_ "github.com/sluicehq/sluice/nodes/stats"           // cron statistics
 )
