@@ -83,6 +83,14 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		_ = db.Close()
 	}()
 
+	// Alarm history and statistics results: the system database, or
+	// MongoDB when configured (closed after the engine has drained).
+	records, err := openRecords(ctx, cfg, db, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer records.close(log)
+
 	key, err := store.LoadSecretKey(cfg.Data.Dir)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -151,9 +159,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	reg.MustRegister(sinks)
 	mgr.Resources().Provide(batch.RegistryKey, sinks)
 	// Alarm nodes record alarm changes and history in the store.
-	mgr.Resources().Provide(alarm.RecorderKey, server.NewAlarmRecorder(db.Alarms(), log))
+	mgr.Resources().Provide(alarm.RecorderKey, server.NewAlarmRecorder(records.alarms, log))
 	// Statistics nodes record each run for GET /api/v1/stats.
-	mgr.Resources().Provide(stats.RecordsKey, db.Stats())
+	mgr.Resources().Provide(stats.RecordsKey, records.stats)
 	// The httpIn and wsIn connectors serve on the API server's port.
 	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
 	mgr.Resources().Provide(httpin.RouterKey, ingest)
@@ -176,7 +184,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		APITokenTTL:    cfg.Auth.APITokenTTL,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
 	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices,
-		IngestHTTP: ingest, IngestWS: wsIngest, Components: components(brokerStatus, tsHealth), Telemetry: tsStore})
+		IngestHTTP: ingest, IngestWS: wsIngest, Components: components(brokerStatus, tsHealth, records.health), Telemetry: tsStore, Alarms: records.alarms})
 	owned = true
 
 	var lc net.ListenConfig

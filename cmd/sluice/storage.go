@@ -7,6 +7,8 @@ import (
 	"maps"
 	"time"
 
+	"github.com/sluicehq/sluice/store"
+	"github.com/sluicehq/sluice/store/mongostore"
 	"github.com/sluicehq/sluice/store/timeseries"
 	"github.com/sluicehq/sluice/store/timeseries/influx"
 )
@@ -70,4 +72,44 @@ func components(parts ...func() map[string]any) func() map[string]any {
 		}
 		return out
 	}
+}
+
+// records are where alarm history and statistics results go.
+type records struct {
+	alarms store.AlarmRepo
+	stats  store.StatsRepo
+	// health reports MongoDB in /healthz (nil for the system database).
+	health func() map[string]any
+	close  func(*slog.Logger)
+}
+
+// recordsOpenTimeout bounds the first contact with MongoDB at start.
+const recordsOpenTimeout = 30 * time.Second
+
+// openRecords opens MongoDB when records.mongo.uri is set; otherwise the
+// records stay in the system database. A MongoDB that does not answer at
+// start stops the start: records written elsewhere would be lost to it.
+func openRecords(ctx context.Context, cfg Config, db *store.DB, log *slog.Logger) (records, error) {
+	r := records{alarms: db.Alarms(), stats: db.Stats(), close: func(*slog.Logger) {}}
+	mc := cfg.Records.Mongo
+	if mc.URI == "" {
+		return r, nil
+	}
+	octx, cancel := context.WithTimeout(ctx, recordsOpenTimeout)
+	defer cancel()
+	recs, err := mongostore.Open(octx, mongostore.Options{URI: mc.URI, Database: mc.Database, Logger: log})
+	if err != nil {
+		return r, fmt.Errorf("records.mongo: %w", err)
+	}
+	log.Info("alarm history and statistics results go to MongoDB", "database", recs.Database())
+	r.alarms, r.stats = recs.Alarms(), recs.Stats()
+	r.health = pingHealth("mongodb", recs.Ping)
+	r.close = func(log *slog.Logger) {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := recs.Close(cctx); err != nil {
+			log.Warn("close MongoDB records", "err", err)
+		}
+	}
+	return r, nil
 }
