@@ -37,7 +37,7 @@ run: build
 	./$(BIN) serve
 
 ## test: everything CI checks
-test: deps lint designer-test bench-smoke unit
+test: deps lint designer-test bench-smoke unit e2e
 
 ## lint: gofmt and go vet
 lint: fmt-check vet

@@ -1,0 +1,20 @@
+// The editor's keyboard shortcuts (listed in the help dialog).
+export const shortcuts: [string, string][] = [
+  ['Delete / Backspace', 'Delete the selected nodes, notes and connections'],
+  ['Ctrl+Z', 'Undo'],
+  ['Ctrl+Shift+Z / Ctrl+Y', 'Redo'],
+  ['Ctrl+C / Ctrl+X / Ctrl+V', 'Copy, cut, paste (also between flows and tabs)'],
+  ['Ctrl+D', 'Duplicate the selection'],
+  ['Ctrl+A', 'Select everything'],
+  ['Shift+drag', 'Select with a box'],
+  ['Ctrl+click', 'Add to or remove from the selection'],
+  ['Arrow keys', 'Move the selection (Shift: by 4 grid steps)'],
+  ['Ctrl+S', 'Save'],
+  ['Ctrl+Enter', 'Validate'],
+  ['F', 'Fit the flow in view'],
+  ['+ / -', 'Zoom in / out'],
+  ['G', 'Snap to grid on/off'],
+  ['Escape', 'Clear the selection, close a dialog'],
+  ['?', 'This help'],
+  ['Enter (palette item)', 'Add that node in the middle of the view'],
+];
