@@ -6,23 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 )
 
 // TestMain runs the kill test's child when asked to (see TestKilledProcess
 // LosesNothing); otherwise the tests, failing if a goroutine outlives them.
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		runChild(dir)
-		return
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { killtest.Main(m, childEnv, runChild) }
 
 // item is the test's payload: a device's n-th reading.
 type item struct {

@@ -1,15 +1,12 @@
 package batch
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 )
 
 const childEnv = "SLUICE_BATCH_TEST_CHILD_SPOOL"
@@ -17,20 +14,15 @@ const childEnv = "SLUICE_BATCH_TEST_CHILD_SPOOL"
 // runChild is the process TestKilledProcessLosesNothing kills: it accepts
 // readings into a spool whose target is down and prints each accepted one.
 func runChild(dir string) {
-	b, err := Open[item](&target{down: errors.New("down")}, itemCodec{}, Options{
-		Name: "child", SpoolDir: dir, Logger: quiet, BatchSize: 10, Interval: time.Millisecond, SegmentBytes: 512,
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	for i := 0; ; i++ {
-		if err := b.Accept(context.Background(), []item{{Dev: "a", Seq: i}}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+	killtest.Child(func() (func(int) error, error) {
+		b, err := Open[item](&target{down: errors.New("down")}, itemCodec{}, Options{
+			Name: "child", SpoolDir: dir, Logger: quiet, BatchSize: 10, Interval: time.Millisecond, SegmentBytes: 512,
+		})
+		if err != nil {
+			return nil, err
 		}
-		fmt.Println(i) // acknowledged
-	}
+		return func(i int) error { return b.Accept(context.Background(), []item{{Dev: "a", Seq: i}}) }, nil
+	})
 }
 
 // TestKilledProcessLosesNothing: kill -9 a process whose spool holds data
@@ -41,32 +33,7 @@ func TestKilledProcessLosesNothing(t *testing.T) {
 		t.Skip("starts a process")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	acked := -1
-	lines := bufio.NewScanner(out)
-	for acked < 2000 && lines.Scan() {
-		n, err := strconv.Atoi(lines.Text())
-		if err != nil {
-			t.Fatalf("child said %q", lines.Text())
-		}
-		acked = n
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	_ = cmd.Wait() // killed: the error says so
-	if acked < 2000 {
-		t.Fatalf("the child acknowledged only %d readings", acked+1)
-	}
+	acked := killtest.Kill(t, 2000, "readings", childEnv+"="+dir)
 
 	tg := &target{}
 	b := open(t, tg, Options{SpoolDir: dir, BatchSize: 100, Interval: time.Millisecond})

@@ -2,67 +2,36 @@ package mongo
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"log/slog"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/bson"
 	mongodrv "go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
-	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/nodes/sink/batch"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 	"github.com/sluicehq/sluice/store/mongostore/mongotest"
 )
 
 // TestMain runs the kill test's child when asked to; otherwise the tests,
 // failing if a goroutine outlives them.
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childDirEnv); dir != "" {
-		runChild(dir, os.Getenv(childURIEnv))
-		return
-	}
-	goleak.VerifyTestMain(m)
+	killtest.Main(m, childDirEnv, func(dir string) { runChild(dir, os.Getenv(childURIEnv)) })
 }
 
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = sinktest.Quiet
 
 const t0 = int64(1763800000000)
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return sinktest.Context(t, 60*time.Second) }
 
 // rig is a real engine with the resources sluice serve provides.
-type rig struct {
-	m   *engine.Manager
-	dir string
-	reg *batch.Registry
-}
+type rig struct{ *sinktest.Rig }
 
-func newRig(t testing.TB) *rig {
-	t.Helper()
-	m := engine.NewManager(engine.Options{Metrics: prometheus.NewRegistry(), Logger: quiet, MessageTimeout: 10 * time.Second})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	r := &rig{m: m, dir: t.TempDir(), reg: batch.NewRegistry()}
-	m.Resources().Provide(batch.DataDirKey, r.dir)
-	m.Resources().Provide(batch.RegistryKey, r.reg)
-	return r
-}
+func newRig(t testing.TB) rig { return rig{sinktest.NewRig(t)} }
 
 func cfg(s *mongotest.Server, kv ...any) map[string]any {
 	m := map[string]any{"uri": s.URI(), "flushInterval": "5ms"}
@@ -74,76 +43,30 @@ func cfg(s *mongotest.Server, kv ...any) map[string]any {
 
 func flowOf(t testing.TB, id string, config map[string]any) *engine.Flow {
 	t.Helper()
-	f := engine.Flow{RuleChain: engine.FlowInfo{ID: id, Name: id}}
-	f.Metadata.Nodes = []engine.Node{{ID: "mongo", Type: Type, Configuration: config}}
-	b, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := engine.ParseFlow(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return sinktest.Flow(t, id, "mongo", Type, config)
 }
 
-func (r *rig) deploy(t testing.TB, tenant string, f *engine.Flow, version int) {
+func (r rig) deploy(t testing.TB, tenant string, f *engine.Flow, version int) {
 	t.Helper()
-	if err := r.m.Deploy(ctxT(t), tenant, f, version); err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
+	r.Deploy(t, tenant, f, version)
 }
 
-func (r *rig) sendType(t testing.TB, flow, typ, device, data string) *engine.Result {
+func (r rig) sendType(t testing.TB, flow, typ, device, data string) *engine.Result {
 	t.Helper()
-	md := map[string]string{}
-	if device != "" {
-		md[engine.MetaDeviceID] = device
-	}
-	res, err := r.m.Submit(ctxT(t), flow, engine.Message{Type: typ, Data: data, Metadata: md}, engine.SubmitOptions{Wait: true})
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	return res
+	return r.Send(t, flow, typ, device, data, nil)
 }
 
-func (r *rig) send(t testing.TB, flow, device, data string) *engine.Result {
+func (r rig) send(t testing.TB, flow, device, data string) *engine.Result {
 	t.Helper()
-	return r.sendType(t, flow, "TELEMETRY", device, data)
+	return r.Send(t, flow, "TELEMETRY", device, data, nil)
 }
 
-func tele(device string, at int64, signals string) string {
-	return fmt.Sprintf(`{"deviceId":%q,"ts":%d,"signals":%s}`, device, at, signals)
-}
-
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func ok(t testing.TB, res *engine.Result) map[string]string {
-	t.Helper()
-	if res.Status != engine.StatusCompleted || len(res.Ends) != 1 || res.Ends[0].Relation != "Success" {
-		t.Fatalf("result = %+v", res)
-	}
-	return res.Ends[0].Msg.Metadata
-}
-
-func failure(t testing.TB, res *engine.Result, want string) {
-	t.Helper()
-	if len(res.Ends) != 1 || res.Ends[0].Relation != "Failure" {
-		t.Fatalf("want a Failure (%s), got %+v", want, res)
-	}
-	if got := res.Ends[0].Error; !strings.Contains(got, want) {
-		t.Errorf("failure %q: want it to say %q", got, want)
-	}
-}
+var (
+	tele       = sinktest.Telemetry
+	eventually = sinktest.Eventually
+	ok         = sinktest.OK
+	failure    = sinktest.Failure
+)
 
 // docs returns a collection's documents in natural (insertion) order.
 func docs(t testing.TB, c *mongodrv.Client, db, coll string, filter any) []bson.M {

@@ -1,11 +1,7 @@
 package mongo
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -14,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/sluicehq/sluice/nodes/sink/batch"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 	"github.com/sluicehq/sluice/store/mongostore/mongotest"
 )
 
@@ -46,23 +43,17 @@ func killItem(t testing.TB, i int) Item {
 // runChild is the process TestKilledSinkLosesNothing kills: a sink on the
 // real FerretDB that prints every item it has accepted.
 func runChild(dir, uri string) {
-	tg, err := newTarget(uri, indexes{}, quiet)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	b, err := batch.Open[Item](tg, Codec{}, sinkOptions(dir))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	for i := 0; ; i++ {
-		if err := b.Accept(context.Background(), []Item{killItem(nil, i)}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+	killtest.Child(func() (func(int) error, error) {
+		tg, err := newTarget(uri, indexes{}, quiet)
+		if err != nil {
+			return nil, err
 		}
-		fmt.Println(i) // acknowledged
-	}
+		b, err := batch.Open[Item](tg, Codec{}, sinkOptions(dir))
+		if err != nil {
+			return nil, err
+		}
+		return func(i int) error { return b.Accept(context.Background(), []Item{killItem(nil, i)}) }, nil
+	})
 }
 
 // TestKilledSinkLosesNothing: kill -9 a process that writes into FerretDB
@@ -75,30 +66,7 @@ func TestKilledSinkLosesNothing(t *testing.T) {
 	s := mongotest.Start(t)
 	c := s.Client(t)
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childURIEnv+"="+s.URI())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	acked := -1
-	lines := bufio.NewScanner(out)
-	for acked < 3000 && lines.Scan() {
-		if acked, err = strconv.Atoi(lines.Text()); err != nil {
-			t.Fatalf("child said %q", lines.Text())
-		}
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	_ = cmd.Wait() // killed: the error says so
-	if acked < 3000 {
-		t.Fatalf("the child acknowledged only %d items", acked+1)
-	}
+	acked := killtest.Kill(t, 3000, "items", childDirEnv+"="+dir, childURIEnv+"="+s.URI())
 	written := count(t, c, "db", "kill")
 
 	tg, err := newTarget(s.URI(), indexes{}, quiet)

@@ -9,19 +9,16 @@ package mongo
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rulego/rulego/api/types"
@@ -51,11 +48,13 @@ const (
 	MetaWrites = "mongoWrites"
 	// MetaDryRun is "true" in a test run, where nothing is written;
 	// MetaWouldWrite then holds the number of documents.
-	MetaDryRun     = "dryRun"
-	MetaWouldWrite = "wouldWrite"
+	MetaDryRun     = batch.MetaDryRun
+	MetaWouldWrite = batch.MetaWouldWrite
 	// MetaReport describes what a test run would have done.
 	MetaReport = "mongoSink"
 )
+
+var meta = batch.Meta{Type: Type, Count: MetaWrites, Report: MetaReport}
 
 // MaxDocBytes is the largest document MongoDB stores.
 const MaxDocBytes = 16 << 20
@@ -283,9 +282,7 @@ type Node struct {
 	// docLimit is MaxDocBytes (tests lower it).
 	docLimit int
 
-	mu      sync.Mutex
-	b       *batch.Batcher[Item]
-	release []func() error // in order
+	shared batch.Shared[*batch.Batcher[Item]]
 }
 
 var _ types.Node = (*Node)(nil)
@@ -298,11 +295,8 @@ func (n *Node) New() types.Node { return &Node{} }
 
 // Init implements types.Node.
 func (n *Node) Init(_ types.Config, raw types.Configuration) error {
-	if err := sinkSpec.Decode(raw, &n.cfg); err != nil {
-		return fmt.Errorf("%s: %w", Type, err)
-	}
-	if err := n.cfg.check(); err != nil {
-		return fmt.Errorf("%s: %w", Type, err)
+	if err := batch.InitConfig(sinkSpec, raw, &n.cfg, n.cfg.check); err != nil {
+		return err
 	}
 	n.docLimit = MaxDocBytes
 	return nil
@@ -310,38 +304,7 @@ func (n *Node) Init(_ types.Config, raw types.Configuration) error {
 
 // OnMsg implements types.Node.
 func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	env := engine.EnvOf(ctx)
-	if env == nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: runs only inside a Sluice engine", Type))
-		return
-	}
-	items, err := n.items(env, ctx.GetSelfId(), msg)
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	if !env.SideEffects {
-		msg.Metadata.PutValue(MetaDryRun, "true")
-		msg.Metadata.PutValue(MetaWouldWrite, strconv.Itoa(len(items)))
-		msg.Metadata.PutValue(MetaReport, n.describe(items))
-		ctx.TellSuccess(msg)
-		return
-	}
-	b, err := n.join(env, ctx.GetSelfId())
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	mctx := ctx.GetContext()
-	if mctx == nil {
-		mctx = context.Background()
-	}
-	if err := b.Accept(mctx, items); err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	msg.Metadata.PutValue(MetaWrites, strconv.Itoa(len(items)))
-	ctx.TellSuccess(msg)
+	batch.Deliver(ctx, msg, meta, batch.Steps[Item]{Items: n.items, Report: n.describe, Join: n.join})
 }
 
 func (n *Node) describe(items []Item) string {
@@ -363,75 +326,43 @@ func (n *Node) describe(items []Item) string {
 
 // join joins the node's shared target and batcher once per node instance.
 func (n *Node) join(env *engine.Env, nodeID string) (*batch.Batcher[Item], error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.b != nil {
-		return n.b, nil
-	}
-	if env.Resources == nil {
-		return nil, errors.New("no engine resources: the sink runs only inside a Sluice engine")
-	}
-	ref := batch.RefOf(env, nodeID, Type)
-	log := env.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	base, err := batch.SpoolBase(env.Resources, n.cfg.SpoolDir)
-	if err != nil {
-		return nil, err
-	}
-	reg, _ := engine.Provided[*batch.Registry](env.Resources, batch.RegistryKey, "the sink registry")
-	uri, idx := n.cfg.URI, n.cfg.indexes()
-	opened := false
-	v, releaseT, err := env.Resources.Acquire("sink.mongo.target/"+ref.Tenant+"/"+ref.Flow+"/"+ref.Node, func() (any, func() error, error) {
-		t, err := newTarget(uri, idx, log.With("sink", ref.String()))
+	return n.shared.Join(func() (*batch.Batcher[Item], []func() error, error) {
+		if env.Resources == nil {
+			return nil, nil, errors.New("no engine resources: the sink runs only inside a Sluice engine")
+		}
+		ref := batch.RefOf(env, nodeID, Type)
+		log := batch.LoggerOf(env)
+		opts, err := n.cfg.SinkOptions(env.Resources, ref, log)
 		if err != nil {
 			return nil, nil, err
 		}
-		opened = true
-		return t, t.close, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	t, ok := v.(*Target)
-	if !ok {
-		_ = releaseT()
-		return nil, fmt.Errorf("sink %s: resource holds %T", ref, v)
-	}
-	if !opened {
-		if err := t.retune(uri, idx); err != nil {
-			_ = releaseT()
-			return nil, err
+		reg, _ := engine.Provided[*batch.Registry](env.Resources, batch.RegistryKey, "the sink registry")
+		uri, idx := n.cfg.URI, n.cfg.indexes()
+		t, releaseT, err := batch.AcquireTarget(env.Resources, ref, "mongo", func() (*Target, func() error, error) {
+			t, err := newTarget(uri, idx, log.With("sink", ref.String()))
+			if err != nil {
+				return nil, nil, err
+			}
+			return t, t.close, nil
+		}, func(t *Target) error { return t.retune(uri, idx) })
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	opts := n.cfg.Options(ref.String(), log)
-	opts.SpoolDir = ref.SpoolDir(base)
-	b, releaseB, err := batch.Acquire(env.Resources, ref, opts, func() (*batch.Batcher[Item], error) {
-		return batch.Open[Item](t, Codec{}, opts)
+		b, releaseB, err := batch.AcquireWriter[Item](env.Resources, ref, opts, t, Codec{})
+		if err != nil {
+			_ = releaseT()
+			return nil, nil, err
+		}
+		t.attach(reg, ref, b)
+		// The batcher goes first: its last write needs the client.
+		return b, []func() error{releaseB, releaseT}, nil
 	})
-	if err != nil {
-		_ = releaseT()
-		return nil, err
-	}
-	t.attach(reg, ref, b)
-	// The batcher goes first: its last write needs the client.
-	n.b, n.release = b, []func() error{releaseB, releaseT}
-	return b, nil
 }
 
 // Destroy implements types.Node: it leaves the shared batcher and client;
 // the last version of the flow to leave closes them (the batcher's queue
 // stays in the spool).
-func (n *Node) Destroy() {
-	n.mu.Lock()
-	release := n.release
-	n.b, n.release = nil, nil
-	n.mu.Unlock()
-	for _, r := range release {
-		_ = r() // Close logs what it leaves in the spool
-	}
-}
+func (n *Node) Destroy() { n.shared.Leave() }
 
 // items turns the message into document writes.
 func (n *Node) items(env *engine.Env, nodeID string, msg types.RuleMsg) ([]Item, error) {

@@ -2,10 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,31 +9,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/nodes/sink/batch"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 )
 
 // TestMain runs the kill test's child when asked to; otherwise the tests,
 // failing if a goroutine outlives them.
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childDirEnv); dir != "" {
-		runChild(dir, os.Getenv(childAddrEnv))
-		return
-	}
-	goleak.VerifyTestMain(m)
+	killtest.Main(m, childDirEnv, func(dir string) { runChild(dir, os.Getenv(childAddrEnv)) })
 }
 
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = sinktest.Quiet
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return sinktest.Context(t, 60*time.Second) }
 
 const redisBin = "/usr/bin/redis-server"
 
@@ -51,25 +38,10 @@ type server struct {
 	done chan struct{}
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startRedis(t testing.TB) *server {
 	t.Helper()
-	if _, err := exec.LookPath(redisBin); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server is missing (%v): deploy/dev-services.sh installs it", err)
-		}
-		t.Skipf("redis-server is missing (%v): apt-get install -y redis-server", err)
-	}
-	s := &server{t: t, dir: t.TempDir(), port: freePort(t)}
+	sinktest.Need(t, redisBin)
+	s := &server{t: t, dir: t.TempDir(), port: sinktest.FreePort(t)}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -142,78 +114,27 @@ func (s *server) client() *goredis.Client {
 }
 
 // rig is a real engine with the resources sluice serve provides.
-type rig struct {
-	m   *engine.Manager
-	dir string
-	reg *batch.Registry
-}
+type rig struct{ *sinktest.Rig }
 
-func newRig(t testing.TB) *rig {
-	t.Helper()
-	m := engine.NewManager(engine.Options{Metrics: prometheus.NewRegistry(), Logger: quiet, MessageTimeout: 10 * time.Second})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	r := &rig{m: m, dir: t.TempDir(), reg: batch.NewRegistry()}
-	m.Resources().Provide(batch.DataDirKey, r.dir)
-	m.Resources().Provide(batch.RegistryKey, r.reg)
-	return r
-}
+func newRig(t testing.TB) rig { return rig{sinktest.NewRig(t)} }
 
 func flowOf(t testing.TB, id string, config map[string]any) *engine.Flow {
 	t.Helper()
-	f := engine.Flow{RuleChain: engine.FlowInfo{ID: id, Name: id}}
-	f.Metadata.Nodes = []engine.Node{{ID: "redis", Type: Type, Configuration: config}}
-	b, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := engine.ParseFlow(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return sinktest.Flow(t, id, "redis", Type, config)
 }
 
-func (r *rig) deploy(t testing.TB, f *engine.Flow, version int) {
+func (r rig) deploy(t testing.TB, f *engine.Flow, version int) {
 	t.Helper()
-	if err := r.m.Deploy(ctxT(t), "acme", f, version); err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
+	r.Deploy(t, "acme", f, version)
 }
 
-func (r *rig) send(t testing.TB, flow, device, data string) *engine.Result {
+func (r rig) send(t testing.TB, flow, device, data string) *engine.Result {
 	t.Helper()
-	res, err := r.m.Submit(ctxT(t), flow, engine.Message{Type: "TELEMETRY", Data: data, Metadata: map[string]string{engine.MetaDeviceID: device}}, engine.SubmitOptions{Wait: true})
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	return res
+	return r.Send(t, flow, "TELEMETRY", device, data, nil)
 }
 
-func tele(device string, at int64, signals string) string {
-	return fmt.Sprintf(`{"deviceId":%q,"ts":%d,"signals":%s}`, device, at, signals)
-}
-
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func ok(t testing.TB, res *engine.Result) map[string]string {
-	t.Helper()
-	if res.Status != engine.StatusCompleted || len(res.Ends) != 1 || res.Ends[0].Relation != "Success" {
-		t.Fatalf("result = %+v", res)
-	}
-	return res.Ends[0].Msg.Metadata
-}
+var (
+	tele       = sinktest.Telemetry
+	eventually = sinktest.Eventually
+	ok         = sinktest.OK
+)

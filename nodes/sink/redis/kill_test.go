@@ -1,17 +1,15 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/nodes/sink/batch"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 )
 
 const (
@@ -26,21 +24,18 @@ func sinkOptions(dir string) batch.Options {
 // runChild is the process TestKilledSinkLosesNothing kills: a stream sink
 // on the real Redis that prints every item it has accepted.
 func runChild(dir, addr string) {
-	t := newTarget(conn{Addr: addr}, 0, quiet)
-	b, err := batch.Open[Item](t, Codec{}, sinkOptions(dir))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	for i := 0; ; i++ {
-		items := []Item{{Kind: KindStream, Key: "kill", Fields: []string{"i", strconv.Itoa(i)}}}
-		t.assign(items, []uint64{uint64(t0 + int64(i/3))}) // three items per millisecond
-		if err := b.Accept(context.Background(), items); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+	killtest.Child(func() (func(int) error, error) {
+		t := newTarget(conn{Addr: addr}, 0, quiet)
+		b, err := batch.Open[Item](t, Codec{}, sinkOptions(dir))
+		if err != nil {
+			return nil, err
 		}
-		fmt.Println(i) // acknowledged
-	}
+		return func(i int) error {
+			items := []Item{{Kind: KindStream, Key: "kill", Fields: []string{"i", strconv.Itoa(i)}}}
+			t.assign(items, []uint64{uint64(t0 + int64(i/3))}) // three items per millisecond
+			return b.Accept(context.Background(), items)
+		}, nil
+	})
 }
 
 // TestKilledSinkLosesNothing: kill -9 a process that streams into Redis
@@ -54,30 +49,7 @@ func TestKilledSinkLosesNothing(t *testing.T) {
 	c := s.client()
 	defer c.Close()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childAddrEnv+"="+s.addr())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	acked := -1
-	lines := bufio.NewScanner(out)
-	for acked < 3000 && lines.Scan() {
-		if acked, err = strconv.Atoi(lines.Text()); err != nil {
-			t.Fatalf("child said %q", lines.Text())
-		}
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	_ = cmd.Wait() // killed: the error says so
-	if acked < 3000 {
-		t.Fatalf("the child acknowledged only %d items", acked+1)
-	}
+	acked := killtest.Kill(t, 3000, "items", childDirEnv+"="+dir, childAddrEnv+"="+s.addr())
 	written, _ := c.XLen(ctxT(t), "kill").Result()
 
 	tg := newTarget(conn{Addr: s.addr()}, 0, quiet)

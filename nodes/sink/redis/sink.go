@@ -9,16 +9,13 @@ package redis
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/rulego/rulego/api/types"
 
@@ -52,11 +49,13 @@ const (
 	MetaReceivers = "redisReceivers"
 	// MetaDryRun is "true" in a test run, where nothing is written;
 	// MetaWouldWrite then holds the number of writes (or publishes).
-	MetaDryRun     = "dryRun"
-	MetaWouldWrite = "wouldWrite"
+	MetaDryRun     = batch.MetaDryRun
+	MetaWouldWrite = batch.MetaWouldWrite
 	// MetaReport describes what a test run would have done.
 	MetaReport = "redisSink"
 )
+
+var meta = batch.Meta{Type: Type, Count: MetaWrites, Report: MetaReport}
 
 func init() { spec.Register(sinkSpec, &Node{}) }
 
@@ -131,10 +130,7 @@ var known = map[string]bool{"{tenant}": true, "{deviceId}": true, "{flow}": true
 type Node struct {
 	cfg config
 
-	mu      sync.Mutex
-	t       *Target
-	b       *batch.Batcher[Item]
-	release []func() error // in order
+	shared batch.Shared[joined]
 }
 
 var _ types.Node = (*Node)(nil)
@@ -147,18 +143,20 @@ func (n *Node) New() types.Node { return &Node{} }
 
 // Init implements types.Node.
 func (n *Node) Init(_ types.Config, raw types.Configuration) error {
-	if err := sinkSpec.Decode(raw, &n.cfg); err != nil {
-		return fmt.Errorf("%s: %w", Type, err)
+	return batch.InitConfig(sinkSpec, raw, &n.cfg, n.cfg.settle)
+}
+
+// settle checks the config and fills in the mode's default key.
+func (c *config) settle() error {
+	if strings.TrimSpace(c.Server) == "" {
+		return errors.New("server: empty")
 	}
-	if strings.TrimSpace(n.cfg.Server) == "" {
-		return fmt.Errorf("%s: server: empty", Type)
+	if c.Key == "" {
+		c.Key = defaultKeys[c.Mode]
 	}
-	if n.cfg.Key == "" {
-		n.cfg.Key = defaultKeys[n.cfg.Mode]
-	}
-	for _, p := range placeholder.FindAllString(n.cfg.Key, -1) {
+	for _, p := range placeholder.FindAllString(c.Key, -1) {
 		if !known[p] {
-			return fmt.Errorf("%s: key: unknown placeholder %s (want {tenant}, {deviceId}, {flow} or {msgType})", Type, p)
+			return fmt.Errorf("key: unknown placeholder %s (want {tenant}, {deviceId}, {flow} or {msgType})", p)
 		}
 	}
 	return nil
@@ -168,39 +166,33 @@ func (n *Node) conn() conn { return conn{Addr: n.cfg.Server, Password: n.cfg.Pas
 
 // OnMsg implements types.Node.
 func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	env := engine.EnvOf(ctx)
+	env := meta.Env(ctx, msg)
 	if env == nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: runs only inside a Sluice engine", Type))
 		return
 	}
 	recs, err := parse(msg, n.cfg.Mode == ModeHash)
 	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
+		meta.Fail(ctx, msg, err)
 		return
 	}
 	keys := make([]string, len(recs))
 	for i, r := range recs {
 		if keys[i], err = n.key(env, msg, r.device); err != nil {
-			ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
+			meta.Fail(ctx, msg, err)
 			return
 		}
 	}
 	if !env.SideEffects {
-		msg.Metadata.PutValue(MetaDryRun, "true")
-		msg.Metadata.PutValue(MetaWouldWrite, strconv.Itoa(len(recs)))
-		msg.Metadata.PutValue(MetaReport, n.describe(keys))
-		ctx.TellSuccess(msg)
+		meta.TellDryRun(ctx, msg, len(recs), n.describe(keys))
 		return
 	}
-	mctx := ctx.GetContext()
-	if mctx == nil {
-		mctx = context.Background()
-	}
-	t, b, err := n.join(env, ctx.GetSelfId())
+	mctx := batch.MsgContext(ctx)
+	j, err := n.join(env, ctx.GetSelfId())
 	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
+		meta.Fail(ctx, msg, err)
 		return
 	}
+	t, b := j.t, j.b
 	if n.cfg.Mode == ModePublish {
 		payloads := make([]string, len(recs))
 		for i, r := range recs {
@@ -209,7 +201,7 @@ func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
 		client, _ := t.current()
 		got, err := publish(mctx, client, keys, payloads)
 		if err != nil {
-			ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
+			meta.Fail(ctx, msg, err)
 			return
 		}
 		msg.Metadata.PutValue(MetaReceivers, strconv.FormatInt(got, 10))
@@ -218,7 +210,7 @@ func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
 	}
 	items, ms, err := n.items(recs, keys)
 	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
+		meta.Fail(ctx, msg, err)
 		return
 	}
 	if n.cfg.Mode == ModeStream {
@@ -229,12 +221,7 @@ func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
 	} else {
 		err = b.Accept(mctx, items)
 	}
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	msg.Metadata.PutValue(MetaWrites, strconv.Itoa(len(items)))
-	ctx.TellSuccess(msg)
+	meta.TellAccepted(ctx, msg, len(items), err)
 }
 
 func (n *Node) describe(keys []string) string {
@@ -334,75 +321,52 @@ func flatten(out *[]string, prefix string, m map[string]any) error {
 	return nil
 }
 
+// joined is what a node instance shares with the other versions of its
+// flow: the client and, in hash and stream mode, the batcher.
+type joined struct {
+	t *Target
+	b *batch.Batcher[Item]
+}
+
 // join joins the node's shared target and (hash, stream) batcher once
 // per node instance.
-func (n *Node) join(env *engine.Env, nodeID string) (*Target, *batch.Batcher[Item], error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.t != nil {
-		return n.t, n.b, nil
-	}
-	if env.Resources == nil {
-		return nil, nil, errors.New("no engine resources: the sink runs only inside a Sluice engine")
-	}
-	ref := batch.RefOf(env, nodeID, Type)
-	log := env.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	c, maxLen := n.conn(), n.cfg.MaxLen
-	opened := false
-	v, releaseT, err := env.Resources.Acquire("sink.redis.target/"+ref.Tenant+"/"+ref.Flow+"/"+ref.Node, func() (any, func() error, error) {
-		t := newTarget(c, maxLen, log.With("sink", ref.String()))
-		opened = true
-		return t, t.close, nil
+func (n *Node) join(env *engine.Env, nodeID string) (joined, error) {
+	return n.shared.Join(func() (joined, []func() error, error) {
+		if env.Resources == nil {
+			return joined{}, nil, errors.New("no engine resources: the sink runs only inside a Sluice engine")
+		}
+		ref := batch.RefOf(env, nodeID, Type)
+		log := batch.LoggerOf(env)
+		c, maxLen := n.conn(), n.cfg.MaxLen
+		t, releaseT, err := batch.AcquireTarget(env.Resources, ref, "redis", func() (*Target, func() error, error) {
+			t := newTarget(c, maxLen, log.With("sink", ref.String()))
+			return t, t.close, nil
+		}, func(t *Target) error { t.retune(c, maxLen); return nil })
+		if err != nil {
+			return joined{}, nil, err
+		}
+		if n.cfg.Mode == ModePublish {
+			return joined{t: t}, []func() error{releaseT}, nil
+		}
+		opts, err := n.cfg.SinkOptions(env.Resources, ref, log)
+		if err != nil {
+			_ = releaseT()
+			return joined{}, nil, err
+		}
+		b, releaseB, err := batch.AcquireWriter[Item](env.Resources, ref, opts, t, Codec{})
+		if err != nil {
+			_ = releaseT()
+			return joined{}, nil, err
+		}
+		// The batcher goes first: its last write needs the client.
+		return joined{t: t, b: b}, []func() error{releaseB, releaseT}, nil
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	t, ok := v.(*Target)
-	if !ok {
-		_ = releaseT()
-		return nil, nil, fmt.Errorf("sink %s: resource holds %T", ref, v)
-	}
-	if !opened {
-		t.retune(c, maxLen)
-	}
-	if n.cfg.Mode == ModePublish {
-		n.t, n.release = t, []func() error{releaseT}
-		return t, nil, nil
-	}
-	base, err := batch.SpoolBase(env.Resources, n.cfg.SpoolDir)
-	if err != nil {
-		_ = releaseT()
-		return nil, nil, err
-	}
-	opts := n.cfg.Options(ref.String(), log)
-	opts.SpoolDir = ref.SpoolDir(base)
-	b, releaseB, err := batch.Acquire(env.Resources, ref, opts, func() (*batch.Batcher[Item], error) {
-		return batch.Open[Item](t, Codec{}, opts)
-	})
-	if err != nil {
-		_ = releaseT()
-		return nil, nil, err
-	}
-	// The batcher goes first: its last write needs the client.
-	n.t, n.b, n.release = t, b, []func() error{releaseB, releaseT}
-	return t, b, nil
 }
 
 // Destroy implements types.Node: it leaves the shared batcher and client;
 // the last version of the flow to leave closes them (the batcher's queue
 // stays in the spool).
-func (n *Node) Destroy() {
-	n.mu.Lock()
-	release := n.release
-	n.t, n.b, n.release = nil, nil, nil
-	n.mu.Unlock()
-	for _, r := range release {
-		_ = r() // Close logs what it leaves in the spool
-	}
-}
+func (n *Node) Destroy() { n.shared.Leave() }
 
 // record is one item of the payload.
 type record struct {

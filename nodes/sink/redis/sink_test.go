@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +53,7 @@ func TestHashLatestValues(t *testing.T) {
 		got, _ := c.HGetAll(ctxT(t), "sluice:acme:latest:boiler-8").Result()
 		return reflect.DeepEqual(got, want8)
 	})
-	st := r.reg.Statuses("plant")["redis"]
+	st := r.Reg.Statuses("plant")["redis"]
 	if st.Written != 4 || st.State != batch.StateOK {
 		t.Errorf("status = %+v", st)
 	}
@@ -211,7 +210,7 @@ func TestDryRun(t *testing.T) {
 	r := newRig(t)
 	for _, mode := range []string{"hash", "stream", "publish"} {
 		f := flowOf(t, "dry-"+mode, cfg(s, "mode", mode))
-		tr, err := r.m.Test(ctxT(t), "acme", f, engine.Message{Type: "TELEMETRY", Data: tele("d1", t0, `{"v": 1}`)}, "", false)
+		tr, err := r.M.Test(ctxT(t), "acme", f, engine.Message{Type: "TELEMETRY", Data: tele("d1", t0, `{"v": 1}`)}, "", false)
 		if err != nil {
 			t.Fatalf("%s: test: %v", mode, err)
 		}
@@ -257,26 +256,7 @@ func TestOutage(t *testing.T) {
 	const per = 300
 	// sendRange sends points from..to-1 of every device, the devices at
 	// once, each in order.
-	sendRange := func(from, to int) {
-		var wg sync.WaitGroup
-		for _, d := range devices {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := from; i < to; i++ {
-					body := tele(d, t0+int64(i/2), fmt.Sprintf(`{"i": %d}`, i)) // two points per millisecond
-					for _, flow := range []string{"streams", "hashes"} {
-						res, err := r.m.Submit(ctxT(t), flow, engine.Message{Type: "TELEMETRY", Data: body, Metadata: map[string]string{engine.MetaDeviceID: d}}, engine.SubmitOptions{Wait: true})
-						if err != nil || len(res.Ends) != 1 || res.Ends[0].Relation != "Success" {
-							t.Errorf("%s %s %d: %v %+v", flow, d, i, err, res)
-							return
-						}
-					}
-				}
-			}()
-		}
-		wg.Wait()
-	}
+	sendRange := func(from, to int) { r.SendRange(t, []string{"streams", "hashes"}, devices, t0, from, to) }
 	sendRange(0, per/3)
 	mid := make(chan struct{})
 	go func() { defer close(mid); sendRange(per/3, per/2) }() // Redis goes down mid-stream
@@ -284,7 +264,7 @@ func TestOutage(t *testing.T) {
 	<-mid
 	sendRange(per/2, 2*per/3) // while Redis is down: into the spool
 	eventually(t, 20*time.Second, "failed writes", func() bool {
-		st := r.reg.Statuses("streams")["redis"]
+		st := r.Reg.Statuses("streams")["redis"]
 		return st.Failures > 0 && st.Queued > 0 && st.State == batch.StateRetrying
 	})
 	s.start()
@@ -311,7 +291,7 @@ func TestOutage(t *testing.T) {
 			return v == strconv.Itoa(per-1)
 		})
 	}
-	st := r.reg.Statuses("streams")["redis"]
+	st := r.Reg.Statuses("streams")["redis"]
 	if st.Failures == 0 || st.Written < uint64(len(devices)*per) || st.Queued != 0 {
 		t.Errorf("stream sink status = %+v", st)
 	}

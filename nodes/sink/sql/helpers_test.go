@@ -3,10 +3,7 @@ package sql
 import (
 	"context"
 	dbsql "database/sql"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,34 +11,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/nodes/sink/batch"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = sinktest.Quiet
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return sinktest.Context(t, 90*time.Second) }
 
 // need finds a server binary: missing, the test is skipped, or fails
-// under CI=true.
+// under CI=true. The servers run as root.
 func need(t testing.TB, bin string) string {
 	t.Helper()
-	p, err := exec.LookPath(bin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (deploy/dev-services.sh installs it): %v", bin, err)
-		}
-		t.Skipf("%s not found: %v", bin, err)
-	}
+	p := sinktest.Need(t, bin)
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("the real-server tests run as root")
@@ -49,15 +35,6 @@ func need(t testing.TB, bin string) string {
 		t.Skip("the real-server tests run as root")
 	}
 	return p
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func run(t testing.TB, name string, args ...string) {
@@ -90,7 +67,7 @@ func startPostgres(t testing.TB) *server {
 	data := filepath.Join(dir, "data")
 	run(t, "chown", "postgres:postgres", dir)
 	run(t, "runuser", "-u", "postgres", "--", filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-	port := freePort(t)
+	port := sinktest.FreePort(t)
 	s := &server{driver: Postgres, dsn: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
 	s.start = func() {
 		run(t, "runuser", "-u", "postgres", "--", filepath.Join(pgBin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "log"),
@@ -113,7 +90,7 @@ func startMariaDB(t testing.TB) *server {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	run(t, install, "--no-defaults", "--datadir="+data, "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db")
-	port := freePort(t)
+	port := sinktest.FreePort(t)
 	s := &server{driver: MySQL, dsn: fmt.Sprintf("root@tcp(127.0.0.1:%d)/sluice", port)}
 	var cmd *exec.Cmd
 	s.start = func() {
@@ -174,73 +151,26 @@ func exec1(t testing.TB, db *dbsql.DB, q string) {
 }
 
 // rig is a real engine with the resources sluice serve provides.
-type rig struct {
-	m   *engine.Manager
-	dir string
-	reg *batch.Registry
-}
+type rig struct{ *sinktest.Rig }
 
-func newRig(t testing.TB) *rig {
-	t.Helper()
-	m := engine.NewManager(engine.Options{Metrics: prometheus.NewRegistry(), Logger: quiet, MessageTimeout: 10 * time.Second})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	r := &rig{m: m, dir: t.TempDir(), reg: batch.NewRegistry()}
-	m.Resources().Provide(batch.DataDirKey, r.dir)
-	m.Resources().Provide(batch.RegistryKey, r.reg)
-	return r
-}
+func newRig(t testing.TB) rig { return rig{sinktest.NewRig(t)} }
 
 func flowOf(t testing.TB, id string, config map[string]any) *engine.Flow {
 	t.Helper()
-	f := engine.Flow{RuleChain: engine.FlowInfo{ID: id, Name: id}}
-	f.Metadata.Nodes = []engine.Node{{ID: "db", Type: Type, Configuration: config}}
-	b, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := engine.ParseFlow(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return sinktest.Flow(t, id, "db", Type, config)
 }
 
-func (r *rig) deploy(t testing.TB, f *engine.Flow) {
+func (r rig) deploy(t testing.TB, f *engine.Flow) {
 	t.Helper()
-	if err := r.m.Deploy(ctxT(t), "acme", f, 1); err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
+	r.Deploy(t, "acme", f, 1)
 }
 
-func (r *rig) send(t testing.TB, flow, device, data string, md map[string]string) *engine.Result {
+// send submits a message and checks that it left on Success.
+func (r rig) send(t testing.TB, flow, device, data string, md map[string]string) *engine.Result {
 	t.Helper()
-	meta := map[string]string{engine.MetaDeviceID: device}
-	for k, v := range md {
-		meta[k] = v
-	}
-	res, err := r.m.Submit(ctxT(t), flow, engine.Message{Type: "TELEMETRY", Data: data, Metadata: meta}, engine.SubmitOptions{Wait: true})
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	if res.Status != engine.StatusCompleted || len(res.Ends) != 1 || res.Ends[0].Relation != "Success" {
-		t.Fatalf("result = %+v", res)
-	}
+	res := r.Send(t, flow, "TELEMETRY", device, data, md)
+	sinktest.OK(t, res)
 	return res
 }
 
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var eventually = sinktest.Eventually

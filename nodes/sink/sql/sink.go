@@ -8,14 +8,12 @@ package sql
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/rulego/rulego/api/types"
 
@@ -30,10 +28,12 @@ const Type = "sqlSink"
 // Metadata the node sets on the message it passes on.
 const (
 	MetaRows       = "rows"
-	MetaDryRun     = "dryRun"
-	MetaWouldWrite = "wouldWrite"
+	MetaDryRun     = batch.MetaDryRun
+	MetaWouldWrite = batch.MetaWouldWrite
 	MetaReport     = "sqlSink"
 )
+
+var meta = batch.Meta{Type: Type, Count: MetaRows, Report: MetaReport}
 
 func init() { spec.Register(sinkSpec, &Node{}) }
 
@@ -170,9 +170,7 @@ type Node struct {
 	cfg  config
 	cols []string
 
-	mu      sync.Mutex
-	b       *batch.Batcher[Row]
-	release []func() error
+	shared batch.Shared[*batch.Batcher[Row]]
 }
 
 var _ types.Node = (*Node)(nil)
@@ -185,11 +183,8 @@ func (n *Node) New() types.Node { return &Node{} }
 
 // Init implements types.Node.
 func (n *Node) Init(_ types.Config, raw types.Configuration) error {
-	if err := sinkSpec.Decode(raw, &n.cfg); err != nil {
-		return fmt.Errorf("%s: %w", Type, err)
-	}
-	if err := n.cfg.check(); err != nil {
-		return fmt.Errorf("%s: %w", Type, err)
+	if err := batch.InitConfig(sinkSpec, raw, &n.cfg, n.cfg.check); err != nil {
+		return err
 	}
 	for _, c := range n.cfg.Columns {
 		n.cols = append(n.cols, c.Column)
@@ -199,91 +194,47 @@ func (n *Node) Init(_ types.Config, raw types.Configuration) error {
 
 // OnMsg implements types.Node.
 func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	env := engine.EnvOf(ctx)
-	if env == nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: runs only inside a Sluice engine", Type))
-		return
-	}
-	rows, err := n.rows(msg)
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	if !env.SideEffects {
-		msg.Metadata.PutValue(MetaDryRun, "true")
-		msg.Metadata.PutValue(MetaWouldWrite, strconv.Itoa(len(rows)))
-		msg.Metadata.PutValue(MetaReport, fmt.Sprintf("would write %d rows to %s table %s with %s (test run: nothing written)",
-			len(rows), n.cfg.Driver, n.cfg.Table, Statement(n.cfg.dest(), n.cols)))
-		ctx.TellSuccess(msg)
-		return
-	}
-	b, err := n.batcher(env, ctx.GetSelfId())
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	mctx := ctx.GetContext()
-	if mctx == nil {
-		mctx = context.Background()
-	}
-	if err := b.Accept(mctx, rows); err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	msg.Metadata.PutValue(MetaRows, strconv.Itoa(len(rows)))
-	ctx.TellSuccess(msg)
+	batch.Deliver(ctx, msg, meta, batch.Steps[Row]{
+		Items:  func(_ *engine.Env, _ string, msg types.RuleMsg) ([]Row, error) { return n.rows(msg) },
+		Report: n.describe,
+		Join:   n.batcher,
+	})
+}
+
+// describe says what a test run would have written.
+func (n *Node) describe(rows []Row) string {
+	return fmt.Sprintf("would write %d rows to %s table %s with %s (test run: nothing written)",
+		len(rows), n.cfg.Driver, n.cfg.Table, Statement(n.cfg.dest(), n.cols))
 }
 
 // batcher joins the node's shared target and batcher once per instance.
 func (n *Node) batcher(env *engine.Env, nodeID string) (*batch.Batcher[Row], error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.b != nil {
-		return n.b, nil
-	}
-	base, err := batch.SpoolBase(env.Resources, n.cfg.SpoolDir)
-	if err != nil {
-		return nil, err
-	}
-	ref := batch.RefOf(env, nodeID, Type)
-	v, releaseTarget, err := env.Resources.Acquire("sink.sql.target/"+ref.Tenant+"/"+ref.Flow+"/"+ref.Node, func() (any, func() error, error) {
-		t := NewTarget(n.cfg.dest(), env.Logger)
-		return t, t.Close, nil
+	return n.shared.Join(func() (*batch.Batcher[Row], []func() error, error) {
+		ref := batch.RefOf(env, nodeID, Type)
+		opts, err := n.cfg.SinkOptions(env.Resources, ref, env.Logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		target, releaseTarget, err := batch.AcquireTarget(env.Resources, ref, "sql", func() (*Target, func() error, error) {
+			t := NewTarget(n.cfg.dest(), env.Logger)
+			return t, t.Close, nil
+		}, func(t *Target) error { t.Set(n.cfg.dest()); return nil })
+		if err != nil {
+			return nil, nil, err
+		}
+		b, release, err := batch.AcquireWriter[Row](env.Resources, ref, opts, target, Codec{})
+		if err != nil {
+			_ = releaseTarget()
+			return nil, nil, err
+		}
+		return b, []func() error{release, releaseTarget}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	target, ok := v.(*Target)
-	if !ok {
-		_ = releaseTarget()
-		return nil, fmt.Errorf("sink %s: target resource holds %T", ref, v)
-	}
-	target.Set(n.cfg.dest())
-	opts := n.cfg.Options(ref.String(), env.Logger)
-	opts.SpoolDir = ref.SpoolDir(base)
-	b, release, err := batch.Acquire(env.Resources, ref, opts, func() (*batch.Batcher[Row], error) {
-		return batch.Open[Row](target, Codec{}, opts)
-	})
-	if err != nil {
-		_ = releaseTarget()
-		return nil, err
-	}
-	n.b, n.release = b, []func() error{release, releaseTarget}
-	return b, nil
 }
 
 // Destroy implements types.Node: it leaves the shared batcher (the last
 // version to leave closes it; its queue stays in the spool), then the
 // shared target.
-func (n *Node) Destroy() {
-	n.mu.Lock()
-	release := n.release
-	n.b, n.release = nil, nil
-	n.mu.Unlock()
-	for _, r := range release {
-		_ = r()
-	}
-}
+func (n *Node) Destroy() { n.shared.Leave() }
 
 // rows maps the payload to rows.
 func (n *Node) rows(msg types.RuleMsg) ([]Row, error) {

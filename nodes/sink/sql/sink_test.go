@@ -137,7 +137,7 @@ func testServer(t *testing.T, s *server) {
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		st := r.reg.Statuses("f")["db"]
+		st := r.Reg.Statuses("f")["db"]
 		if st.Failures == 0 {
 			t.Errorf("status %+v: the outage caused no failed write", st)
 		}
@@ -148,7 +148,7 @@ func testServer(t *testing.T, s *server) {
 func TestTestRunWritesNothing(t *testing.T) {
 	r := newRig(t)
 	s := &server{driver: Postgres, dsn: "postgres://nobody@127.0.0.1:1/x"}
-	res, err := r.m.Test(ctxT(t), "acme", flowOf(t, "f", cfgOf(s, "readings", ModeUpsert)),
+	res, err := r.M.Test(ctxT(t), "acme", flowOf(t, "f", cfgOf(s, "readings", ModeUpsert)),
 		engine.Message{Type: "TELEMETRY", Data: payload("d", 1, 1)}, "", false)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestTestRunWritesNothing(t *testing.T) {
 	if md[MetaDryRun] != "true" || md[MetaWouldWrite] != "1" || !strings.Contains(md[MetaReport], `ON CONFLICT ("device", "seq") DO UPDATE`) {
 		t.Errorf("metadata = %v", md)
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, "spool")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(r.Dir, "spool")); !os.IsNotExist(err) {
 		t.Errorf("a test run made a spool: %v", err)
 	}
 }

@@ -2,40 +2,26 @@ package timeseries
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rulego/rulego/api/types"
-	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/nodes/sink/batch"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 	ts "github.com/sluicehq/sluice/store/timeseries"
 )
 
 // TestMain runs the kill test's child when asked to; otherwise the tests,
 // failing if a goroutine outlives them.
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		runChild(dir)
-		return
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { killtest.Main(m, childEnv, runChild) }
 
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = sinktest.Quiet
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return sinktest.Context(t, 60*time.Second) }
 
 func openStore(t testing.TB, dir string) *ts.Embedded {
 	t.Helper()
@@ -47,80 +33,97 @@ func openStore(t testing.TB, dir string) *ts.Embedded {
 }
 
 // rig is a real engine with the resources sluice serve provides: the
-// store, the data directory and the sink registry.
-type rig struct {
-	m     *engine.Manager
-	store ts.Writer
-	dir   string
-	reg   *batch.Registry
-}
+// store (unless nil), the data directory and the sink registry.
+type rig struct{ *sinktest.Rig }
 
-func newRig(t testing.TB, store ts.Writer) *rig {
-	t.Helper()
-	m := engine.NewManager(engine.Options{Metrics: prometheus.NewRegistry(), Logger: quiet, MessageTimeout: 10 * time.Second})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	r := &rig{m: m, store: store, dir: t.TempDir(), reg: batch.NewRegistry()}
+func newRig(t testing.TB, store ts.Writer) rig {
+	r := rig{sinktest.NewRig(t)}
 	if store != nil {
-		m.Resources().Provide(StoreKey, store)
+		r.M.Resources().Provide(StoreKey, store)
 	}
-	m.Resources().Provide(batch.DataDirKey, r.dir)
-	m.Resources().Provide(batch.RegistryKey, r.reg)
 	return r
 }
 
 // flowOf is a flow with one sink node, as the API would store it.
 func flowOf(t testing.TB, id string, config map[string]any) *engine.Flow {
 	t.Helper()
-	f := engine.Flow{RuleChain: engine.FlowInfo{ID: id, Name: id}}
-	f.Metadata.Nodes = []engine.Node{{ID: "store", Type: Type, Configuration: config}}
-	b, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := engine.ParseFlow(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return sinktest.Flow(t, id, "store", Type, config)
 }
 
-func (r *rig) deploy(t testing.TB, f *engine.Flow, version int) {
+func (r rig) deploy(t testing.TB, f *engine.Flow, version int) {
 	t.Helper()
-	if err := r.m.Deploy(ctxT(t), "acme", f, version); err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
+	r.Deploy(t, "acme", f, version)
 }
 
 // send submits a message and waits for its result.
-func (r *rig) send(t testing.TB, flow, device, data string) *engine.Result {
+func (r rig) send(t testing.TB, flow, device, data string) *engine.Result {
 	t.Helper()
-	res, err := r.m.Submit(ctxT(t), flow, engine.Message{Type: "TELEMETRY", Data: data, Metadata: map[string]string{engine.MetaDeviceID: device}}, engine.SubmitOptions{Wait: true})
-	if err != nil {
-		t.Fatalf("submit: %v", err)
+	return r.Send(t, flow, "TELEMETRY", device, data, nil)
+}
+
+var (
+	telemetryOf = sinktest.Telemetry
+	eventually  = sinktest.Eventually
+)
+
+// The stream of the outage tests: readings 0..outagePer-1 of the devices
+// a, b, c, one second apart.
+const outageDevices, outagePer = 3, 150
+
+// streamThroughOutage sends the stream of the outage tests to flow
+// "plant", the devices at once, each in order; every message must be
+// acknowledged. Device a calls down a third of the way in and waits at two
+// thirds until the sink has failed writes (within), check has seen its
+// status, and up was called. It returns once every reading is written
+// (within+10s), after checking that written (the points of the target's
+// successful writes) holds each reading once and in order per device: the
+// number of readings of each device.
+func streamThroughOutage(t *testing.T, r rig, within time.Duration, down, up func(), check func(batch.Status), written func() []ts.Point) map[string]int64 {
+	t.Helper()
+	var wg sync.WaitGroup
+	outage := make(chan struct{})
+	back := make(chan struct{})
+	for d := range outageDevices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dev := string(rune('a' + d))
+			for i := range outagePer {
+				if d == 0 && i == outagePer/3 {
+					down()
+					close(outage)
+				}
+				if d == 0 && i == 2*outagePer/3 {
+					<-back
+				}
+				res := r.send(t, "plant", dev, telemetryOf(dev, t0+int64(i)*1000, `{"seq": `+jsonNum(int64(i))+`}`))
+				if res.Status != engine.StatusCompleted {
+					t.Errorf("device %s reading %d: %+v", dev, i, res)
+					return
+				}
+			}
+		}()
 	}
-	return res
-}
+	<-outage
+	eventually(t, within, "failed writes", func() bool { return r.Reg.Statuses("plant")["store"].Failures >= 2 })
+	check(r.Reg.Statuses("plant")["store"])
+	up()
+	close(back)
+	wg.Wait()
+	eventually(t, within+10*time.Second, "the spool to drain", func() bool {
+		st := r.Reg.Statuses("plant")["store"]
+		return st.Queued == 0 && st.Written == outageDevices*outagePer
+	})
 
-func telemetryOf(device string, at int64, signals string) string {
-	return fmt.Sprintf(`{"deviceId":%q,"ts":%d,"signals":%s}`, device, at, signals)
-}
-
-// eventually polls cond every 5ms until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
+	// The target saw each reading once, in order per device.
+	next := map[string]int64{}
+	for _, p := range written() {
+		if p.Value.Num != float64(next[p.Device]) || p.TS != t0+next[p.Device]*1000 {
+			t.Fatalf("device %s: reading %v at %d where %d was due", p.Device, p.Value.Num, p.TS, next[p.Device])
 		}
-		time.Sleep(5 * time.Millisecond)
+		next[p.Device]++
 	}
+	return next
 }
 
 func query(t testing.TB, s ts.Reader, devices ...string) map[string][]ts.Sample {

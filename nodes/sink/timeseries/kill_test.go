@@ -1,17 +1,13 @@
 package timeseries
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/nodes/sink/batch"
+	"github.com/sluicehq/sluice/nodes/sink/sinktest/killtest"
 	ts "github.com/sluicehq/sluice/store/timeseries"
 )
 
@@ -24,24 +20,20 @@ func sinkOptions(dir string) batch.Options {
 // runChild is the process TestKilledSinkLosesNothing kills: a sink on the
 // real store that prints every point it has accepted.
 func runChild(dir string) {
-	store, err := ts.Open(context.Background(), filepath.Join(dir, "data"), ts.Options{Logger: quiet})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	b, err := batch.Open[ts.Point](Target{store}, Codec{}, sinkOptions(dir))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	for i := 0; ; i++ {
-		p := ts.Point{Tenant: "acme", Device: "a", Signal: "seq", TS: t0 + int64(i), Value: ts.Number(float64(i))}
-		if err := b.Accept(context.Background(), []ts.Point{p}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+	killtest.Child(func() (func(int) error, error) {
+		store, err := ts.Open(context.Background(), filepath.Join(dir, "data"), ts.Options{Logger: quiet})
+		if err != nil {
+			return nil, err
 		}
-		fmt.Println(i) // acknowledged
-	}
+		b, err := batch.Open[ts.Point](Target{store}, Codec{}, sinkOptions(dir))
+		if err != nil {
+			return nil, err
+		}
+		return func(i int) error {
+			p := ts.Point{Tenant: "acme", Device: "a", Signal: "seq", TS: t0 + int64(i), Value: ts.Number(float64(i))}
+			return b.Accept(context.Background(), []ts.Point{p})
+		}, nil
+	})
 }
 
 // TestKilledSinkLosesNothing: kill -9 a process that streams into the
@@ -53,30 +45,7 @@ func TestKilledSinkLosesNothing(t *testing.T) {
 		t.Skip("starts a process")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	acked := -1
-	lines := bufio.NewScanner(out)
-	for acked < 3000 && lines.Scan() {
-		if acked, err = strconv.Atoi(lines.Text()); err != nil {
-			t.Fatalf("child said %q", lines.Text())
-		}
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	_ = cmd.Wait() // killed: the error says so
-	if acked < 3000 {
-		t.Fatalf("the child acknowledged only %d points", acked+1)
-	}
+	acked := killtest.Kill(t, 3000, "points", childEnv+"="+dir)
 
 	store := openStore(t, filepath.Join(dir, "data"))
 	defer store.Close()

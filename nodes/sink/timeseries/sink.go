@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"sync"
 
 	"github.com/rulego/rulego/api/types"
 
@@ -37,11 +36,13 @@ const (
 	MetaPoints = "points"
 	// MetaDryRun is "true" in a test run, where nothing is written;
 	// MetaWouldWrite then holds the number of points that would have been.
-	MetaDryRun     = "dryRun"
-	MetaWouldWrite = "wouldWrite"
+	MetaDryRun     = batch.MetaDryRun
+	MetaWouldWrite = batch.MetaWouldWrite
 	// MetaReport describes what a test run would have written.
 	MetaReport = "timeseriesSink"
 )
+
+var meta = batch.Meta{Type: Type, Count: MetaPoints, Report: MetaReport}
 
 func init() { spec.Register(sinkSpec, &Node{}) }
 
@@ -87,9 +88,7 @@ type config struct {
 type Node struct {
 	cfg config
 
-	mu      sync.Mutex
-	b       *batch.Batcher[ts.Point]
-	release func() error
+	shared batch.Shared[*batch.Batcher[ts.Point]]
 }
 
 var _ types.Node = (*Node)(nil)
@@ -102,46 +101,18 @@ func (n *Node) New() types.Node { return &Node{} }
 
 // Init implements types.Node.
 func (n *Node) Init(_ types.Config, raw types.Configuration) error {
-	if err := sinkSpec.Decode(raw, &n.cfg); err != nil {
-		return fmt.Errorf("%s: %w", Type, err)
-	}
-	return nil
+	return batch.InitConfig(sinkSpec, raw, &n.cfg, nil)
 }
 
 // OnMsg implements types.Node.
 func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	env := engine.EnvOf(ctx)
-	if env == nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: runs only inside a Sluice engine", Type))
-		return
-	}
-	points, err := n.points(env.Tenant, msg)
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	if !env.SideEffects {
-		msg.Metadata.PutValue(MetaDryRun, "true")
-		msg.Metadata.PutValue(MetaWouldWrite, strconv.Itoa(len(points)))
-		msg.Metadata.PutValue(MetaReport, describe(points))
-		ctx.TellSuccess(msg)
-		return
-	}
-	b, err := n.batcher(env, ctx.GetSelfId())
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	mctx := ctx.GetContext()
-	if mctx == nil {
-		mctx = context.Background()
-	}
-	if err := b.Accept(mctx, points); err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", Type, err))
-		return
-	}
-	msg.Metadata.PutValue(MetaPoints, strconv.Itoa(len(points)))
-	ctx.TellSuccess(msg)
+	batch.Deliver(ctx, msg, meta, batch.Steps[ts.Point]{
+		Items: func(env *engine.Env, _ string, msg types.RuleMsg) ([]ts.Point, error) {
+			return n.points(env.Tenant, msg)
+		},
+		Report: describe,
+		Join:   n.batcher,
+	})
 }
 
 // describe says what a test run would have written.
@@ -160,30 +131,22 @@ func describe(points []ts.Point) string {
 
 // batcher joins the node's shared batcher once per node instance.
 func (n *Node) batcher(env *engine.Env, nodeID string) (*batch.Batcher[ts.Point], error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.b != nil {
-		return n.b, nil
-	}
-	store, err := storeOf(env.Resources)
-	if err != nil {
-		return nil, err
-	}
-	base, err := batch.SpoolBase(env.Resources, n.cfg.SpoolDir)
-	if err != nil {
-		return nil, err
-	}
-	ref := batch.RefOf(env, nodeID, Type)
-	opts := n.cfg.Options(ref.String(), env.Logger)
-	opts.SpoolDir = ref.SpoolDir(base)
-	b, release, err := batch.Acquire(env.Resources, ref, opts, func() (*batch.Batcher[ts.Point], error) {
-		return batch.Open[ts.Point](Target{store}, Codec{}, opts)
+	return n.shared.Join(func() (*batch.Batcher[ts.Point], []func() error, error) {
+		store, err := storeOf(env.Resources)
+		if err != nil {
+			return nil, nil, err
+		}
+		ref := batch.RefOf(env, nodeID, Type)
+		opts, err := n.cfg.SinkOptions(env.Resources, ref, env.Logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, release, err := batch.AcquireWriter[ts.Point](env.Resources, ref, opts, Target{store}, Codec{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, []func() error{release}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	n.b, n.release = b, release
-	return b, nil
 }
 
 // storeOf returns the store the process provides under StoreKey.
@@ -206,15 +169,7 @@ func (t Target) Write(ctx context.Context, points []ts.Point) error {
 
 // Destroy implements types.Node: it leaves the shared batcher; the last
 // version of the flow to leave closes it (its queue stays in the spool).
-func (n *Node) Destroy() {
-	n.mu.Lock()
-	release := n.release
-	n.b, n.release = nil, nil
-	n.mu.Unlock()
-	if release != nil {
-		_ = release() // Close logs what it leaves in the spool
-	}
-}
+func (n *Node) Destroy() { n.shared.Leave() }
 
 // telemetry is one unified telemetry result.
 type telemetry struct {

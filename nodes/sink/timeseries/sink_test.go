@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,11 +54,11 @@ func TestSinkStoresTelemetry(t *testing.T) {
 		t.Errorf("store holds %+v\nwant %+v", got, want)
 	}
 	// The node reports through the registry; its spool is in data.dir.
-	st := r.reg.Statuses("plant")["store"]
+	st := r.Reg.Statuses("plant")["store"]
 	if st.Written != 6 || st.State != batch.StateOK || st.Queued != 0 {
 		t.Errorf("status = %+v", st)
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, "spool", "acme", "plant", "store")); err != nil {
+	if _, err := os.Stat(filepath.Join(r.Dir, "spool", "acme", "plant", "store")); err != nil {
 		t.Errorf("spool directory: %v", err)
 	}
 }
@@ -87,7 +86,7 @@ func TestSinkTestRunWritesNothing(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	defer store.Close()
 	r := newRig(t, store)
-	res, err := r.m.Test(ctxT(t), "acme", flowOf(t, "plant", nil),
+	res, err := r.M.Test(ctxT(t), "acme", flowOf(t, "plant", nil),
 		engine.Message{Type: "TELEMETRY", Data: telemetryOf("boiler-7", t0, `{"a": 1, "b": 2, "c": "x"}`)}, "", false)
 	if err != nil {
 		t.Fatalf("test run: %v", err)
@@ -102,7 +101,7 @@ func TestSinkTestRunWritesNothing(t *testing.T) {
 	if got := query(t, store, "boiler-7"); len(got) != 0 {
 		t.Errorf("a test run wrote %v", got)
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, "spool")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(r.Dir, "spool")); !os.IsNotExist(err) {
 		t.Errorf("a test run made a spool: %v", err)
 	}
 }
@@ -149,58 +148,18 @@ func TestSinkSurvivesStoreOutage(t *testing.T) {
 	r := newRig(t, store)
 	r.deploy(t, flowOf(t, "plant", map[string]any{"flushInterval": "2ms", "batchSize": 20, "queueSize": 50}), 1)
 
-	const devices, per = 3, 150
-	var wg sync.WaitGroup
-	outage := make(chan struct{})
-	back := make(chan struct{})
-	for d := range devices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dev := string(rune('a' + d))
-			for i := range per {
-				if d == 0 && i == per/3 {
-					store.down()
-					close(outage)
-				}
-				if d == 0 && i == 2*per/3 {
-					<-back
-				}
-				res := r.send(t, "plant", dev, telemetryOf(dev, t0+int64(i)*1000, `{"seq": `+jsonNum(int64(i))+`}`))
-				if res.Status != engine.StatusCompleted {
-					t.Errorf("device %s reading %d: %+v", dev, i, res)
-					return
-				}
-			}
-		}()
-	}
-	<-outage
-	eventually(t, 10*time.Second, "failed writes", func() bool { return r.reg.Statuses("plant")["store"].Failures >= 2 })
-	if st := r.reg.Statuses("plant")["store"]; st.State != batch.StateRetrying || !strings.Contains(st.LastError, "closed") {
-		t.Errorf("status during the outage = %+v", st)
-	}
-	store.up()
-	close(back)
-	wg.Wait()
-	eventually(t, 20*time.Second, "the spool to drain", func() bool {
-		st := r.reg.Statuses("plant")["store"]
-		return st.Queued == 0 && st.Written == devices*per
-	})
-
-	// The target saw each reading once, in order per device.
-	next := map[string]int64{}
-	for _, p := range store.writes() {
-		if p.Value.Num != float64(next[p.Device]) || p.TS != t0+next[p.Device]*1000 {
-			t.Fatalf("device %s: reading %v at %d where %d was due", p.Device, p.Value.Num, p.TS, next[p.Device])
+	check := func(st batch.Status) {
+		if st.State != batch.StateRetrying || !strings.Contains(st.LastError, "closed") {
+			t.Errorf("status during the outage = %+v", st)
 		}
-		next[p.Device]++
 	}
+	next := streamThroughOutage(t, r, 10*time.Second, store.down, store.up, check, store.writes)
 	// The store holds them all.
 	got := query(t, store.current(), "a", "b", "c")
-	for d := range devices {
+	for d := range outageDevices {
 		dev := string(rune('a' + d))
-		if n := len(got[dev+"/seq"]); n != per || next[dev] != per {
-			t.Errorf("device %s: %d points stored, %d written; want %d", dev, n, next[dev], per)
+		if n := len(got[dev+"/seq"]); n != outagePer || next[dev] != outagePer {
+			t.Errorf("device %s: %d points stored, %d written; want %d", dev, n, next[dev], outagePer)
 		}
 	}
 }
@@ -218,10 +177,10 @@ func TestSinkSharedAcrossRedeploys(t *testing.T) {
 	r.send(t, "plant", "d", telemetryOf("d", t0+1, `{"a": 2}`))
 	eventually(t, 10*time.Second, "both points", func() bool { return len(query(t, store, "d")["d/a"]) == 2 })
 	// Undeploy closes the batcher (the last version left).
-	if err := r.m.Undeploy(ctxT(t), "plant"); err != nil {
+	if err := r.M.Undeploy(ctxT(t), "plant"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the sink to unregister", func() bool { return len(r.reg.Statuses("plant")) == 0 })
+	eventually(t, 10*time.Second, "the sink to unregister", func() bool { return len(r.Reg.Statuses("plant")) == 0 })
 }
 
 func TestSpecs(t *testing.T) {

@@ -102,16 +102,8 @@ func BenchmarkHourOf1000Signals(b *testing.B) {
 		{"last1h/all", ts.Query{Devices: all, Agg: ts.AggLast, Every: time.Hour}, devices * perDevice},
 		{"raw/all/page2", ts.Query{Devices: all, Limit: 1000, Offset: 1000}, min(1000, max(total-1000, 0))},
 	}
-	full := os.Getenv("SLUICE_BENCH_FULL") == "1"
 	for _, c := range queries {
 		b.Run("query/"+c.name, func(b *testing.B) {
-			if full && c.name == "max1m/all" {
-				// Measured: InfluxDB 1.8's Flux (0.65) aggregates about
-				// 100k points/s, so max1m over all 3.6M points exceeds the
-				// store's 30s request timeout (avg1m over one device's
-				// 360k points takes about 4.6s). See docs/storage-influxdb.md.
-				b.Skip("Flux on InfluxDB 1.8 cannot aggregate 3.6 million points within the 30s request timeout")
-			}
 			q := c.q
 			q.Tenant, q.From, q.To = "acme", tstest.T0, end
 			b.ReportAllocs()

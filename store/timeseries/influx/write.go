@@ -85,15 +85,19 @@ func check(p *ts.Point) error {
 	return nil
 }
 
-// tagValueOK reports what the line protocol cannot carry in a tag value:
-// line breaks, and a backslash before a comma, a space, an equals sign or
-// at the end (InfluxDB 1.x has no escape for a backslash there).
+// tagValueOK reports what the line protocol cannot carry in a tag value
+// (line breaks, and a backslash before a comma, a space, an equals sign or
+// at the end: InfluxDB 1.x has no escape for a backslash there) and what
+// an InfluxQL string cannot name (NUL).
 func tagValueOK(v string) error {
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("not valid UTF-8: %w", ts.ErrBadPoint)
 	}
 	if strings.ContainsAny(v, "\n\r") {
 		return fmt.Errorf("InfluxDB cannot store a line break in a tag: %w", ts.ErrBadPoint)
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("InfluxQL cannot query a NUL in a tag: %w", ts.ErrBadPoint)
 	}
 	for i := strings.IndexByte(v, '\\'); i >= 0; {
 		if i == len(v)-1 || v[i+1] == ',' || v[i+1] == ' ' || v[i+1] == '=' {
