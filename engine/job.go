@@ -44,7 +44,7 @@ func (j *job) prepare(v *version) context.Context {
 	j.v = v
 	j.deadline = time.Now().Add(j.timeout)
 	j.t = newTracker(v, j.msg.Id, j.collect, func() { j.finish(StatusCompleted, "") })
-	ctx := &msgContext{t: j.t}
+	ctx := &msgContext{t: j.t, deadline: j.deadline}
 	j.cancel = ctx.cancel
 	return ctx
 }
@@ -156,6 +156,9 @@ func (j *job) deadLetter() DeadLetter {
 // so messages do not contend on a shared lock.
 type msgContext struct {
 	t *tracker
+	// deadline is the message's: when it passes, the sweeper fails the
+	// message and cancels this context. Nodes that wait read it.
+	deadline time.Time
 
 	mu       sync.Mutex
 	done     chan struct{}
@@ -164,7 +167,7 @@ type msgContext struct {
 
 var _ context.Context = (*msgContext)(nil)
 
-func (c *msgContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *msgContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 
 func (c *msgContext) Value(key any) any {
 	if key == (trackerKey{}) {

@@ -218,6 +218,34 @@ func TestTimeoutNamesNodeAndDeadLetters(t *testing.T) {
 	}
 }
 
+// TestNodesSeeTheMessageDeadline: a node's context carries the message's
+// deadline (message timeout from when it started), so that a node that waits
+// can stop in time.
+func TestNodesSeeTheMessageDeadline(t *testing.T) {
+	m := newManager(t, engine.Options{MessageTimeout: 7 * time.Second})
+	ctx := ctxT(t)
+	got := make(chan time.Time, 1)
+	setRecorder(func(ctx types.RuleContext, msg types.RuleMsg) {
+		d, ok := ctx.GetContext().Deadline()
+		if !ok {
+			d = time.Time{}
+		}
+		got <- d
+	})
+	t.Cleanup(func() { setRecorder(nil) })
+	if err := m.Deploy(ctx, "default", chain("deadline", "test/record"), 1); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	before := time.Now()
+	if _, err := m.Submit(ctx, "deadline", msg("d", "{}"), engine.SubmitOptions{Wait: true}); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	d := <-got
+	if d.Before(before.Add(7*time.Second)) || d.After(time.Now().Add(7*time.Second)) {
+		t.Fatalf("deadline %v, want 7s after the message started (%v)", d, before)
+	}
+}
+
 func TestUnhandledFailureIsDeadLettered(t *testing.T) {
 	s := newSink()
 	m := newManager(t, engine.Options{DeadLetters: s})

@@ -161,7 +161,7 @@ func (s *Server) backtestNode(c *fiber.Ctx) error {
 	}
 	res, err := run(ctx, backtest.Request{
 		Tenant: p.Tenant, FlowID: id, NodeID: nodeID, NodeType: nd.Type, Config: cfg,
-		From: from, To: to, Devices: req.Devices, Reader: reader,
+		From: from, To: to, Devices: req.Devices, Reader: reader, Resources: s.engine.Resources(),
 	})
 	if err != nil {
 		return backtestError(where, id, nd, err)

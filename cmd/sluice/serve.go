@@ -162,6 +162,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	mgr.Resources().Provide(alarm.RecorderKey, server.NewAlarmRecorder(records.alarms, log))
 	// Statistics nodes record each run for GET /api/v1/stats.
 	mgr.Resources().Provide(stats.RecordsKey, records.stats)
+	// Statistics select devices by their registry tags.
+	mgr.Resources().Provide(stats.DevicesKey, db.Devices())
 	// The httpIn and wsIn connectors serve on the API server's port.
 	ingest, wsIngest := httpin.NewRouter(), ws.NewRouter()
 	mgr.Resources().Provide(httpin.RouterKey, ingest)

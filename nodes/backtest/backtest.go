@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/store/timeseries"
 )
 
@@ -36,6 +37,10 @@ type Request struct {
 	Devices []string
 	// Reader reads the stored history.
 	Reader timeseries.Reader
+	// Resources are the process's engine resources, optional (nil: none):
+	// what a node reads besides the history, such as the device registry
+	// that resolves a statistics node's deviceTag.
+	Resources *engine.Resources
 }
 
 // Event is one thing the node would have done.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/nodes/backtest"
 	"github.com/sluicehq/sluice/nodes/script"
 )
@@ -64,7 +65,16 @@ func runBacktest(ctx context.Context, req backtest.Request) (*backtest.Result, e
 		job = req.NodeID
 	}
 	rn := &runner{c: c, job: job, r: req.Reader, tenant: req.Tenant, calc: calc}
-	if rn.devices, err = c.selectDevices(ctx, req.Reader, req.Tenant, only); err != nil {
+	var reg DeviceLister
+	if c.hasTag && req.Resources != nil {
+		if reg, err = engine.Provided[DeviceLister](req.Resources, DevicesKey, "the device registry"); err != nil {
+			reg = nil // deviceTag key=value: the series tags only
+		}
+	}
+	if rn.devices, err = c.selectDevices(ctx, req.Reader, reg, req.Tenant, only); err != nil {
+		if errors.Is(err, errNoRegistry) {
+			return nil, bad("%v", err)
+		}
 		return nil, fmt.Errorf("%s backtest: %w", Type, err)
 	}
 	res := &backtest.Result{NodeType: Type, From: req.From, To: req.To, Events: make([]backtest.Event, 0, n)}

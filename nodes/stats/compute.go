@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/nodes/script"
+	"github.com/sluicehq/sluice/store"
 	ts "github.com/sluicehq/sluice/store/timeseries"
 )
 
@@ -38,24 +39,59 @@ type payload struct {
 
 type seriesKey struct{ device, signal string }
 
+// registryPage is how many registered devices one registry query returns
+// (a variable for the tests).
+var registryPage = 500
+
+// errNoRegistry is returned by selectDevices for a deviceTag that only the
+// device registry can resolve when there is none.
+var errNoRegistry = errors.New("no device registry")
+
 // selectDevices resolves the configured selection: the listed ids plus the
-// devices with stored points that match the glob and the tag. only, when
-// not nil, limits the result to those ids. The result is sorted.
-func (c *compiled) selectDevices(ctx context.Context, r ts.Reader, tenant string, only []string) ([]string, error) {
+// devices that match the glob and the tag — registered devices (reg, when
+// not nil) whose tags include the tag, and devices with stored points whose
+// series carry it as key=value. only, when not nil, limits the result to
+// those ids. The result is sorted.
+func (c *compiled) selectDevices(ctx context.Context, r ts.Reader, reg DeviceLister, tenant string, only []string) ([]string, error) {
 	set := make(map[string]bool, len(c.ids))
 	for _, id := range c.ids {
 		set[id] = true
 	}
-	if c.glob != "" || c.hasTag {
+	globOK := func(id string) bool {
+		if c.glob == "" {
+			return true
+		}
+		ok, _ := path.Match(c.glob, id)
+		return ok
+	}
+	if c.hasTag && reg != nil {
+		for offset := 0; ; {
+			page, total, err := reg.ListDevices(ctx, store.DeviceFilter{Tenant: tenant, Tag: c.tag, Limit: registryPage, Offset: offset})
+			if err != nil {
+				return nil, fmt.Errorf("list the devices tagged %q in the device registry: %w", c.tag, err)
+			}
+			for _, d := range page {
+				if globOK(d.ID) {
+					set[d.ID] = true
+				}
+			}
+			offset += len(page)
+			if len(page) == 0 || offset >= total {
+				break
+			}
+		}
+	}
+	if c.hasTag && reg == nil && !c.seriesTag {
+		return nil, fmt.Errorf("deviceTag %q: %w: only the device registry (%s) resolves a tag that is not key=value, and this process has none", c.tag, errNoRegistry, DevicesKey)
+	}
+	if (c.glob != "" && !c.hasTag) || c.seriesTag {
 		infos, err := r.Devices(ctx, tenant)
 		if err != nil {
 			return nil, fmt.Errorf("list the devices of the time-series store: %w", err)
 		}
 		for _, d := range infos {
-			if c.glob != "" {
-				if ok, _ := path.Match(c.glob, d.ID); !ok {
-					continue
-				}
+			if !globOK(d.ID) {
+				continue
 			}
 			if c.hasTag {
 				if v, ok := d.Tags[c.tagKey]; !ok || v != c.tagValue {

@@ -38,6 +38,10 @@ const (
 	stateTimeout = 5 * time.Second
 	// maxPoints bounds the points one window may hold in memory.
 	maxPoints = 5_000_000
+	// settleReserve is the time a run keeps for itself before its
+	// message's deadline, when the message's context has one: the settle
+	// wait ends by then.
+	settleReserve = 5 * time.Second
 )
 
 // Metadata keys of a backfill request.
@@ -54,7 +58,9 @@ type Node struct {
 	c    *compiled
 	calc *script.Calc // nil without a calc
 
-	noRecords sync.Once // logs once that runs are not recorded
+	noRecords  sync.Once // logs once that runs are not recorded
+	noRegistry sync.Once // logs once that deviceTag looks at series tags only
+	shortWait  sync.Once // logs once that a settle was cut short by a deadline
 }
 
 var _ types.Node = (*Node)(nil)
@@ -130,6 +136,28 @@ func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
 	defer cancel()
 	node := ctx.GetSelfId()
 
+	var reg DeviceLister
+	if n.c.hasTag {
+		if reg, err = engine.Provided[DeviceLister](env.Resources, DevicesKey, "the device registry"); err != nil {
+			reg = nil
+			if n.c.seriesTag {
+				n.noRegistry.Do(func() {
+					log.Warn("statistics: deviceTag looks at the tags of stored series only: no device registry in this process", "node", node, "deviceTag", n.c.tag, "error", err)
+				})
+			}
+		}
+	}
+
+	// A deployed run reads the window once settle has passed since its
+	// end, so that points still in a sink's batch queue at the tick are
+	// stored by then. A test run without side effects does not wait.
+	if env.SideEffects {
+		if err := n.settle(parent, req.w, time.Now(), log, node); err != nil {
+			fail(err)
+			return
+		}
+	}
+
 	var repo store.StatsRepo
 	if env.SideEffects {
 		if repo, err = engine.Provided[store.StatsRepo](env.Resources, RecordsKey, "the statistics records"); err != nil {
@@ -181,19 +209,19 @@ func (n *Node) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
 			}
 			return nil
 		}
-		outs, failed := n.run(rctx, node, msg, env, reader, repo, plan, missed, setLast)
+		outs, failed := n.run(rctx, node, msg, env, reader, reg, repo, plan, missed, setLast)
 		release(st, lockKey, token, log)
 		n.answer(ctx, msg, env, outs, failed)
 		return
 	}
-	outs, failed := n.run(rctx, node, msg, env, reader, repo, plan, missed, nil)
+	outs, failed := n.run(rctx, node, msg, env, reader, reg, repo, plan, missed, nil)
 	n.answer(ctx, msg, env, outs, failed)
 }
 
 // run computes the planned windows in order, records each and keeps it as
 // the last completed one (ticks and catch-ups, with setLast). It returns
 // the STATS messages of the windows done, and the error that stopped it.
-func (n *Node) run(rctx context.Context, node string, msg types.RuleMsg, env *engine.Env, reader ts.Reader,
+func (n *Node) run(rctx context.Context, node string, msg types.RuleMsg, env *engine.Env, reader ts.Reader, reg DeviceLister,
 	repo store.StatsRepo, plan []planned, missed int64, setLast func(window) error) ([]types.RuleMsg, error) {
 	job := n.c.job
 	if job == "" {
@@ -201,7 +229,7 @@ func (n *Node) run(rctx context.Context, node string, msg types.RuleMsg, env *en
 	}
 	rn := &runner{c: n.c, job: job, r: reader, tenant: env.Tenant, calc: n.calc, res: env.Resources}
 	var err error
-	if rn.devices, err = n.c.selectDevices(rctx, reader, env.Tenant, nil); err != nil {
+	if rn.devices, err = n.c.selectDevices(rctx, reader, reg, env.Tenant, nil); err != nil {
 		return nil, err
 	}
 	var outs []types.RuleMsg
@@ -278,6 +306,47 @@ func (n *Node) answer(ctx types.RuleContext, msg types.RuleMsg, env *engine.Env,
 			rels[i] = types.Success
 		}
 		tellEach(ctx, outs, rels)
+	}
+}
+
+// settleWait is how long to wait at now before reading window w: until
+// settle after its end, or after now when it ends later (a backfill into
+// the future is read with what is stored then). A window that ended
+// settle or longer ago is read at once.
+func (c *compiled) settleWait(w window, now time.Time) time.Duration {
+	if c.settle <= 0 {
+		return 0
+	}
+	end := time.UnixMilli(w.To)
+	if end.After(now) {
+		end = now
+	}
+	return max(end.Add(c.settle).Sub(now), 0)
+}
+
+// settle waits until window w has settled (settleWait), with ctx: never
+// past ctx's deadline less settleReserve, when it has one.
+func (n *Node) settle(ctx context.Context, w window, now time.Time, log *slog.Logger, node string) error {
+	d := n.c.settleWait(w, now)
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if room := dl.Sub(now) - settleReserve; d > room {
+			n.shortWait.Do(func() {
+				log.Warn("statistics: settle cut short to leave the run time before the message's deadline (raise engine.messageTimeout or lower settle)",
+					"node", node, "settle", n.c.settle, "waited", max(room, 0))
+			})
+			d = max(room, 0)
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("window %s: stopped while waiting %s for it to settle: %w", w, n.c.settle, context.Cause(ctx))
 	}
 }
 

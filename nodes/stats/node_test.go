@@ -407,7 +407,8 @@ func TestBackfill(t *testing.T) {
 }
 
 func TestWindowEdgesAndTheReceiveTime(t *testing.T) {
-	r, _ := setup(t, map[string]any{"devices": []any{"b1"}, "signals": []any{"temperature"}, "aggregates": []any{"count", "first", "last"}, "lead": "2h"})
+	r, _ := setup(t, map[string]any{"devices": []any{"b1"}, "signals": []any{"temperature"}, "aggregates": []any{"count", "first", "last"}, "lead": "2h",
+		"settle": "0s"})
 	// [8:00, 10:00): 8:58 is in, 10:00 is out.
 	want(t, group(t, stats(t, r.tick(10*hr))[0], "b1", "temperature", -1), "count", 9, "first", 1.0, "last", 9.0)
 	// [10:00, 12:00): 10:00 is in.
@@ -537,7 +538,9 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}{
 		{base("deviceGlob", nil), "devices", "select devices"},
 		{base("deviceGlob", "[a-"), "deviceGlob", "not a valid pattern"},
-		{base("deviceTag", "site"), "deviceTag", "want key=value"},
+		{base("deviceTag", "  "), "deviceTag", "got only spaces"},
+		{base("settle", "21s"), "settle", "at most 20s"},
+		{base("settle", "-1s"), "settle", "at least 0s"},
 		{base("signals", nil), "signals", "required"},
 		{base("signals", []any{}), "signals", "at least 1"},
 		{base("signals", []any{"a", "a"}), "signals[1]", "listed twice"},
@@ -601,7 +604,7 @@ func TestScheduleConnectorDrivesTheNode(t *testing.T) {
 	f := &engine.Flow{RuleChain: engine.FlowInfo{ID: r.flow, Name: r.flow}}
 	f.Metadata.Nodes = []engine.Node{
 		{ID: "cron", Type: "schedule", Configuration: map[string]any{"cron": "@every 1s"}},
-		{ID: "stats", Type: Type, Configuration: map[string]any{"deviceGlob": "*", "signals": []any{"temperature"}, "lead": "1s"}},
+		{ID: "stats", Type: Type, Configuration: map[string]any{"deviceGlob": "*", "signals": []any{"temperature"}, "lead": "1s", "settle": "300ms"}},
 	}
 	f.Metadata.Connections = []engine.Connection{{FromID: "cron", ToID: "stats", Type: types.Success}}
 	if err := r.mgr.Deploy(context.Background(), tenant, f, 1); err != nil {

@@ -8,6 +8,7 @@
 package stats
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/engine/spec"
 	"github.com/sluicehq/sluice/nodes/script"
+	"github.com/sluicehq/sluice/store"
 )
 
 // Type is the node type.
@@ -31,6 +33,19 @@ const MsgType = "STATS"
 // process provides the store.StatsRepo that keeps each run. Without one,
 // the node still emits its messages.
 const RecordsKey = "stats.records"
+
+// DevicesKey is the engine resource (engine.Resources) under which the
+// process provides the device registry (a DeviceLister: store.DeviceRepo,
+// such as store.DB.Devices()) that resolves deviceTag against the tags
+// users give devices. Without one, deviceTag looks at the tags of the
+// stored series only.
+const DevicesKey = "stats.devices"
+
+// DeviceLister lists a tenant's registered devices a page at a time, by
+// tag (store.DeviceRepo satisfies it).
+type DeviceLister interface {
+	ListDevices(ctx context.Context, f store.DeviceFilter) ([]store.Device, int, error)
+}
 
 // RelSkipped is the relation of a trigger that computes nothing: its
 // window was done already, or another run of the node holds the lock.
@@ -89,6 +104,13 @@ const (
 	maxBuckets = 10000
 	// maxSignals bounds the signals of one node.
 	maxSignals = 100
+	// maxSettle bounds settle (seconds): the tick's message must still have
+	// time to read and compute within engine.messageTimeout (30s by
+	// default), and the node cannot see that timeout.
+	maxSettle = 20
+	// defaultSettle is settle's default: several flush intervals (1s by
+	// default) of the sinks that write the points.
+	defaultSettle = "5s"
 )
 
 var statsSpec = &spec.Node{
@@ -97,7 +119,8 @@ var statsSpec = &spec.Node{
 	Summary:  "Compute statistics of stored telemetry over a time window at each tick: avg, min, max, percentiles, counter delta, time-weighted average.",
 	Doc: "Wire it after a `schedule` connector. Each incoming message is a tick: the window is `[tick − lead, tick)` — the start is included, " +
 		"the end is not, so back-to-back windows never count a point twice. The tick is the metadata `scheduledTime` (RFC 3339, set by the schedule " +
-		"connector), else the payload's `scheduled`, else the time the message arrives. A message whose payload (or metadata `statsFrom`/`statsTo`) " +
+		"connector), else the payload's `scheduled`, else the time the message arrives. The node reads the window `settle` (default 5s) after " +
+		"its end, so that points still in a sink's batch queue at the tick are stored by then; a window that ended longer ago is read at once. A message whose payload (or metadata `statsFrom`/`statsTo`) " +
 		"holds `from` and `to` (Unix milliseconds or RFC 3339) asks for that window instead: a backfill.\n\n" +
 		"The node reads the raw points of the selected devices and `signals` in the window from the process's time-series store, and computes the " +
 		"`aggregates` per device and signal — per time bucket of `every` with `every` set. Numbers count, booleans as 1 and 0, strings are skipped; " +
@@ -126,12 +149,14 @@ var statsSpec = &spec.Node{
 		{Name: "deviceGlob", Type: spec.String, Default: "", Example: "boiler-*",
 			Help: "Devices whose id matches this pattern (`*` any run of characters except `/`, `?` one character, `[a-z]` a class), among the devices with stored points."},
 		{Name: "deviceTag", Type: spec.String, Default: "", Example: "site=berlin",
-			Help: "Devices with this tag, `key=value`, among the devices with stored points; with deviceGlob, a device must match both."},
+			Help: "Devices with this tag: registered devices whose tags include it exactly (the device registry, as in `sluice serve`), and devices whose stored series carry it as `key=value`; with deviceGlob, a device must match both."},
 		{Name: "aggregates", Type: spec.List, Default: []any{AggAvg, AggMin, AggMax, AggCount}, Min: spec.Num(1),
 			Item: &spec.Field{Type: spec.Enum, Enum: aggNames, Help: "An aggregate."},
 			Help: "What to compute: avg, min, max, sum, count, first, last, stddev, p50, p95, p99, delta (counter increase), twa (time-weighted average)."},
 		{Name: "lead", Type: spec.Duration, Default: "1h", Min: spec.Num(0.001), Max: spec.Num(366 * 24 * 3600),
 			Help: "Length of the window that ends at the tick."},
+		{Name: "settle", Type: spec.Duration, Default: defaultSettle, Min: spec.Num(0), Max: spec.Num(maxSettle), Advanced: true,
+			Help: "Read the window this long after its end, so that points written just before the tick and still in a sink's batch queue (flushInterval) are stored; 0s reads at once. At most 20s, to leave the run time within engine.messageTimeout. Test runs and windows that ended longer ago do not wait."},
 		{Name: "every", Type: spec.Duration, Default: "0s", Min: spec.Num(0),
 			Help: "Group by time bucket of this width too (buckets start at the window's start and must tile it); 0s: one group per device and signal."},
 		{Name: "lookback", Type: spec.Duration, Default: "1h", Min: spec.Num(0), Advanced: true,
@@ -154,7 +179,7 @@ var statsSpec = &spec.Node{
 			"job": "boiler-hourly", "deviceGlob": "boiler-*", "signals": []any{"temperature"},
 			"aggregates": []any{AggAvg, AggMin, AggMax, AggP95}, "lead": "1h"}},
 		{Title: "Daily energy per meter in hourly buckets, caught up after downtime", Config: map[string]any{
-			"job": "energy-daily", "deviceTag": "kind=meter", "signals": []any{"energy"}, "aggregates": []any{AggDelta, AggLast},
+			"job": "energy-daily", "deviceTag": "meter", "signals": []any{"energy"}, "aggregates": []any{AggDelta, AggLast},
 			"lead": "24h", "every": "1h", "catchUp": "all", "maxCatchUp": 7}},
 		{Title: "Duty cycle and a derived figure", Config: map[string]any{
 			"job": "pumps", "devices": []any{"pump-1", "pump-2"}, "signals": []any{"running", "flow"}, "aggregates": []any{AggTWA, AggSum},
@@ -181,6 +206,7 @@ type config struct {
 	Lead        string   `json:"lead"`
 	Every       string   `json:"every"`
 	Lookback    string   `json:"lookback"`
+	Settle      string   `json:"settle"`
 	Calc        string   `json:"calc"`
 	CalcLibrary string   `json:"calcLibrary"`
 	CalcTimeout string   `json:"calcTimeout"`
@@ -190,17 +216,21 @@ type config struct {
 
 // compiled is a checked configuration.
 type compiled struct {
-	job      string
-	signals  []string
-	ids      []string
-	glob     string
-	tagKey   string
-	tagValue string
-	hasTag   bool
-	aggs     []string
+	job     string
+	signals []string
+	ids     []string
+	glob    string
+	// tag is deviceTag (trimmed); hasTag when set. seriesTag when it is
+	// key=value: then stored series tags tagKey=tagValue match too.
+	tag              string
+	hasTag           bool
+	tagKey, tagValue string
+	seriesTag        bool
+	aggs             []string
 	// needSorted: percentiles; needBase: delta or twa with a lookback.
 	needSorted, needBase  bool
 	lead, every, lookback int64 // ms
+	settle                time.Duration
 	catchUpAll            bool
 	maxCatchUp            int
 	calcCode, calcLib     string
@@ -250,11 +280,13 @@ func compile(cfg config) (*compiled, spec.Problems) {
 		}
 	}
 	if cfg.DeviceTag != "" {
-		k, v, ok := strings.Cut(cfg.DeviceTag, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			add("deviceTag", "want key=value, got %q", cfg.DeviceTag)
+		c.tag, c.hasTag = strings.TrimSpace(cfg.DeviceTag), true
+		if c.tag == "" {
+			add("deviceTag", "want a tag (such as \"meter\" or \"site=berlin\"), got only spaces")
 		}
-		c.tagKey, c.tagValue, c.hasTag = strings.TrimSpace(k), strings.TrimSpace(v), true
+		if k, v, ok := strings.Cut(c.tag, "="); ok && strings.TrimSpace(k) != "" {
+			c.tagKey, c.tagValue, c.seriesTag = strings.TrimSpace(k), strings.TrimSpace(v), true
+		}
 	}
 	if len(cfg.Devices) == 0 && c.glob == "" && !c.hasTag {
 		add("devices", "select devices: set devices, deviceGlob or deviceTag (deviceGlob \"*\" selects every device)")
@@ -292,6 +324,10 @@ func compile(cfg config) (*compiled, spec.Problems) {
 	c.lead = dur("lead", cfg.Lead, "1h")
 	c.every = dur("every", cfg.Every, "0s")
 	c.lookback = dur("lookback", cfg.Lookback, "1h")
+	c.settle = time.Duration(dur("settle", cfg.Settle, defaultSettle)) * time.Millisecond
+	if c.settle > maxSettle*time.Second {
+		add("settle", "at most %ds: the tick's message must still have time to run within engine.messageTimeout, got %s", maxSettle, c.settle)
+	}
 	c.needBase = (seen[AggDelta] || seen[AggTWA]) && c.lookback > 0
 	switch {
 	case c.lead <= 0:
