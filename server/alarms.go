@@ -39,20 +39,28 @@ const (
 // change is created, updated, cleared or acknowledged; by is the operator
 // of an acknowledge or a manual clear.
 type AlarmChange struct {
-	Type   string      `json:"type"`
-	Change string      `json:"change"`
-	Reason string      `json:"reason,omitempty"`
-	By     string      `json:"by,omitempty"`
+	Type   string `json:"type"`
+	Change string `json:"change"`
+	Reason string `json:"reason,omitempty"`
+	By     string `json:"by,omitempty"`
+	// Queued is true for a change the records store could not take yet:
+	// it waits in the recorder's outbox (alarm is the change as the node
+	// made it), and GET /api/v1/alarms shows it once the outbox is written.
+	Queued bool        `json:"queued,omitempty"`
 	Alarm  store.Alarm `json:"alarm"`
 }
 
 // AlarmRecorder keeps alarm records for the alarm nodes (it is the process's
 // alarm.Recorder, under the engine resource alarm.RecorderKey) and publishes
 // every change — the nodes' and the operators' — to the alarm stream's
-// subscribers. It is safe for concurrent use.
+// subscribers. A durable recorder (NewDurableAlarmRecorder) queues the
+// changes the records store cannot take in an outbox and replays them in
+// order (alarm_outbox.go). It is safe for concurrent use.
 type AlarmRecorder struct {
 	repo store.AlarmRepo
 	log  *slog.Logger
+	// outbox is nil for a recorder without one (NewAlarmRecorder).
+	outbox *outbox
 
 	mu   sync.Mutex
 	subs map[*alarmSub]struct{}
@@ -60,8 +68,10 @@ type AlarmRecorder struct {
 
 var _ alarm.Recorder = (*AlarmRecorder)(nil)
 
-// NewAlarmRecorder returns a recorder over repo. sluice serve provides it
-// to the engine: mgr.Resources().Provide(alarm.RecorderKey, rec).
+// NewAlarmRecorder returns a recorder over repo without an outbox: a change
+// the repository cannot take is an error for the node (which logs it). sluice
+// serve provides a durable one (NewDurableAlarmRecorder) to the engine:
+// mgr.Resources().Provide(alarm.RecorderKey, rec).
 func NewAlarmRecorder(repo store.AlarmRepo, log *slog.Logger) *AlarmRecorder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -69,20 +79,30 @@ func NewAlarmRecorder(repo store.AlarmRepo, log *slog.Logger) *AlarmRecorder {
 	return &AlarmRecorder{repo: repo, log: log, subs: map[*alarmSub]struct{}{}}
 }
 
-// RecordAlarm implements alarm.Recorder.
+// RecordAlarm implements alarm.Recorder. A durable recorder returns an
+// error only for a change the repository refuses for good
+// (store.ErrInvalidAlarm) or when the outbox cannot be written either.
 func (r *AlarmRecorder) RecordAlarm(ctx context.Context, c alarm.Change) error {
+	if r.outbox != nil {
+		return r.recordDurably(ctx, c)
+	}
+	stored, err := r.record(ctx, c)
+	if err != nil {
+		return err
+	}
+	r.publish(AlarmChange{Type: "alarm", Change: c.Kind, Reason: c.Reason, Alarm: stored})
+	return nil
+}
+
+// record writes c to the repository.
+func (r *AlarmRecorder) record(ctx context.Context, c alarm.Change) (store.Alarm, error) {
 	ev := c.Event
 	a := store.Alarm{
 		ID: ev.AlarmID, Tenant: c.Tenant, FlowID: c.FlowID, NodeID: c.NodeID, Rule: ev.Rule, DeviceID: ev.DeviceID,
 		Severity: ev.Severity, Status: ev.Status, Acknowledged: ev.Acknowledged, Value: ev.Value, Signals: ev.Signals,
 		Count: ev.Count, Since: ev.Since, Ts: ev.Ts, CommandKey: c.CommandKey,
 	}
-	stored, err := r.repo.RecordAlarm(ctx, a, store.AlarmHistoryEntry{Kind: c.Kind, Reason: c.Reason})
-	if err != nil {
-		return err
-	}
-	r.publish(AlarmChange{Type: "alarm", Change: c.Kind, Reason: c.Reason, Alarm: stored})
-	return nil
+	return r.repo.RecordAlarm(ctx, a, store.AlarmHistoryEntry{Kind: c.Kind, Reason: c.Reason})
 }
 
 // alarmSub is one subscriber of alarm changes of a tenant.
@@ -133,11 +153,24 @@ func (s *Server) ensureAlarmRecorder() {
 		return
 	}
 	// Acquired and never released: the recorder lives as long as the server.
-	_, _, err := s.engine.Resources().Acquire(alarm.RecorderKey, func() (any, func() error, error) {
-		return NewAlarmRecorder(s.alarms, s.log), nil, nil
+	v, _, err := s.engine.Resources().Acquire(alarm.RecorderKey, func() (any, func() error, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), alarmOutboxWriteTimeout)
+		defer cancel()
+		rec, err := NewDurableAlarmRecorder(ctx, s.alarms, s.db.KV(), s.log, AlarmRecorderOptions{})
+		if err != nil {
+			s.log.Error("alarm recorder without an outbox: changes the records store cannot take are lost", "err", err)
+			rec = NewAlarmRecorder(s.alarms, s.log)
+		}
+		return rec, nil, nil
 	})
 	if err != nil {
 		s.log.Error("alarm recorder not available", "err", err)
+		return
+	}
+	// The server's shutdown stops the recorder's outbox goroutine (what
+	// waits then is replayed at the next start).
+	if rec, ok := v.(*AlarmRecorder); ok {
+		rec.stopWith(s.stop)
 	}
 }
 

@@ -159,7 +159,15 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	reg.MustRegister(sinks)
 	mgr.Resources().Provide(batch.RegistryKey, sinks)
 	// Alarm nodes record alarm changes and history in the store.
-	mgr.Resources().Provide(alarm.RecorderKey, server.NewAlarmRecorder(records.alarms, log))
+	// Changes the records store cannot take wait in an outbox in the system
+	// database and are replayed in order.
+	rec, err := server.NewDurableAlarmRecorder(ctx, records.alarms, db.KV(), log, server.AlarmRecorderOptions{})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer func() { _ = rec.Close() }() // the server's shutdown has stopped it already
+	mgr.Resources().Provide(alarm.RecorderKey, rec)
+	reg.MustRegister(rec)
 	// Statistics nodes record each run for GET /api/v1/stats.
 	mgr.Resources().Provide(stats.RecordsKey, records.stats)
 	// Statistics select devices by their registry tags.
@@ -186,7 +194,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		APITokenTTL:    cfg.Auth.APITokenTTL,
 		RequestTimeout: cfg.HTTP.RequestTimeout,
 	}, server.Deps{DB: db, Flows: svc, Engine: mgr, Logger: log, Metrics: reg, Designer: designerFS(), Devices: devices,
-		IngestHTTP: ingest, IngestWS: wsIngest, Components: components(brokerStatus, tsHealth, records.health), Telemetry: tsStore, Alarms: records.alarms})
+		IngestHTTP: ingest, IngestWS: wsIngest, Components: components(brokerStatus, tsHealth, records.health, rec.Health), Telemetry: tsStore, Alarms: records.alarms})
 	owned = true
 
 	var lc net.ListenConfig

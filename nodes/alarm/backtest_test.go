@@ -181,6 +181,30 @@ func TestBacktestThreshold(t *testing.T) {
 			fired: 1,
 		},
 		{
+			// No temperature for 2 minutes: the alarm clears at the limit
+			// (value: the seconds of silence); a sample of a signal the
+			// rule does not read changes nothing; the old value raises
+			// nothing until a new sample raises a new alarm.
+			name: "clear on silence",
+			cfg:  oneRule(gt80, "clearOnSilence", "2m"),
+			pts: []pt{{"b1", "temperature", 0, 90.0}, {"b1", "temperature", 30, 91.0}, {"b1", "humidity", 100, 50.0},
+				{"b1", "temperature", 400, 95.0}},
+			to:    600,
+			want:  []string{"active b1 r major @0s =90", "cleared b1 r major @150s =120", "active b1 r major @400s =95", "cleared b1 r major @520s =120"},
+			fired: 2,
+		},
+		{
+			// Silence counts over every signal the rule reads: pressure
+			// keeps the alarm alive while temperature is silent.
+			name: "clear on silence of every signal the rule reads",
+			cfg: oneRule([]any{map[string]any{"op": "or", "rules": []any{leaf("op", ">", "signal", "temperature", "value", 80.0),
+				leaf("op", ">", "signal", "pressure", "value", 3.0)}}}, "clearOnSilence", "1m"),
+			pts:   []pt{{"b1", "temperature", 0, 90.0}, {"b1", "pressure", 50, 2.0}, {"b1", "pressure", 100, 2.0}},
+			to:    300,
+			want:  []string{"active b1 r major @0s =90", "cleared b1 r major @160s =60"},
+			fired: 1,
+		},
+		{
 			name: "escalation by value and by time",
 			cfg: oneRule(gt80, "severity", "minor", "escalations", []any{
 				map[string]any{"severity": "major", "after": "1m"},

@@ -247,6 +247,8 @@ func TestConfigProblems(t *testing.T) {
 		{"unknown key", rule(one(leaf("op", ">", "signal", "t", "valu", 1.0))), `rules[0].condition.rules[0].valu: unknown field (did you mean "value"?)`},
 		{"bad name", rule(one(leaf("op", ">", "signal", "t", "value", 1.0)), "name", "a b"), `rules[0].name: want 1 to 64`},
 		{"escalation without criteria", rule(one(leaf("op", ">", "signal", "t", "value", 1.0)), "escalations", []any{map[string]any{"severity": "critical"}}), `rules[0].escalations[0]: set a condition`},
+		{"clearOnSilence on a noData rule", rule(one(leaf("op", "noData", "signal", "t", "timeout", "1m")), "clearOnSilence", "5m"), `rules[0].clearOnSilence: not with a noData rule`},
+		{"clearOnSilence not a duration", rule(one(leaf("op", ">", "signal", "t", "value", 1.0)), "clearOnSilence", "soon"), `rules[0].clearOnSilence:`},
 		{"too deep", rule(one(map[string]any{"op": "or", "rules": []any{map[string]any{"op": "or", "rules": []any{
 			map[string]any{"op": "and", "rules": []any{leaf("op", ">", "signal", "t", "value", 1.0)}}}}}})), `rules[0].condition.rules[0].rules[0].rules[0].op: want one of`},
 	}

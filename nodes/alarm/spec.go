@@ -39,7 +39,9 @@ var thresholdSpec = &spec.Node{
 		"The alarm becomes active once the condition has held for `duration` and `samples` consecutive samples; an active alarm clears once its condition, " +
 		"widened by each rule's `deadband` (hysteresis), has been false for `clearAfter`. If it fires again within `clearAfter`, the same alarm counts a repeat. " +
 		"`escalations` raise (or lower) the severity while their condition holds and/or once the alarm has been active for `after`; the last one that applies wins. " +
+		"With `clearOnSilence`, an active alarm clears (reason `silence`) once the device has sent none of the rule's signals for that long; the old values raise nothing until a new sample. " +
 		"Active, unacknowledged alarms are re-sent on `Reminder` every `reminder`. " +
+		"Nested objects in `signals` are read by dotted names, as the time-series sink stores them (`{\"motor\": {\"rpm\": 3}}` is the signal `motor.rpm`); nulls and arrays are no values. " +
 		"\n\nEvery message passes on `Success`; alarm changes leave as `ALARM` messages with payload " +
 		"`{\"alarmId\",\"rule\",\"deviceId\",\"signals\",\"value\",\"severity\",\"status\",\"acknowledged\",\"since\",\"ts\",\"count\"}` on `Active` (a new alarm), " +
 		"`Updated` (a repeat, a severity change, an acknowledgement), `Cleared` and `Reminder`; their metadata adds `alarmId`, `alarmRule`, `alarmSeverity`, `alarmStatus`, " +
@@ -121,6 +123,8 @@ func ruleFields() []*spec.Field {
 			Help: "How long the condition (widened by the dead bands) must be false before the alarm clears."},
 		{Name: "reminder", Type: spec.Duration, Default: "0s", Min: spec.Num(0),
 			Help: "Re-send an active, unacknowledged alarm on Reminder this often; 0s sends no reminders."},
+		{Name: "clearOnSilence", Type: spec.Duration, Default: "0s", Min: spec.Num(0), Example: "10m",
+			Help: "Clear the active alarm (reason silence) once the device has sent none of the signals the rule reads for this long (device time); until a new sample, the old values raise nothing. 0s: an alarm stays active through silence."},
 		{Name: "maxAge", Type: spec.Duration, Default: "0s", Min: spec.Num(0), Advanced: true,
 			Help: "A signal value older than this (device time) is unknown; 0s keeps values until replaced."},
 		{Name: "escalations", Type: spec.List, Max: spec.Num(8),
@@ -182,15 +186,18 @@ type thresholdConfig struct {
 }
 
 type ruleConfig struct {
-	Name        string             `json:"name"`
-	Severity    string             `json:"severity"`
-	Condition   conditionConfig    `json:"condition"`
-	Duration    string             `json:"duration"`
-	Samples     int                `json:"samples"`
-	ClearAfter  string             `json:"clearAfter"`
-	Reminder    string             `json:"reminder"`
-	MaxAge      string             `json:"maxAge"`
-	Escalations []escalationConfig `json:"escalations"`
+	Name       string          `json:"name"`
+	Severity   string          `json:"severity"`
+	Condition  conditionConfig `json:"condition"`
+	Duration   string          `json:"duration"`
+	Samples    int             `json:"samples"`
+	ClearAfter string          `json:"clearAfter"`
+	Reminder   string          `json:"reminder"`
+	// ClearOnSilence clears an active alarm after this long without a
+	// sample of the rule's signals.
+	ClearOnSilence string             `json:"clearOnSilence"`
+	MaxAge         string             `json:"maxAge"`
+	Escalations    []escalationConfig `json:"escalations"`
 }
 
 type escalationConfig struct {
@@ -210,6 +217,8 @@ type rule struct {
 	// widest rate window (ms).
 	reads  []ruleSignal
 	maxAge int64
+	// silence is clearOnSilence (ms; 0: off).
+	silence int64
 }
 
 type ruleSignal struct {
@@ -227,9 +236,9 @@ type compiled struct {
 	futureTol int64 // ms
 	tick      time.Duration
 	// grace is how long after a start the timer waits before it looks at
-	// devices it knows only from the store: the longest silence timeout, so
-	// that the downtime itself raises no silence alarm for devices that
-	// report again.
+	// devices it knows only from the store: the longest silence timeout
+	// (noData, clearOnSilence), so that the downtime itself raises or clears
+	// no alarm for devices that report again.
 	grace int64
 }
 
@@ -278,6 +287,7 @@ func compileThreshold(cfg thresholdConfig) (*compiled, spec.Problems) {
 			c.add(join(path, "samples"), "must be at least 1")
 		}
 		r.maxAge = c.duration(join(path, "maxAge"), rc.MaxAge)
+		r.silence = c.duration(join(path, "clearOnSilence"), rc.ClearOnSilence)
 		r.raise = c.group(join(path, "condition"), rc.Condition)
 		for j, ec := range rc.Escalations {
 			epath := fmt.Sprintf("%s[%d]", join(path, "escalations"), j)
@@ -311,12 +321,26 @@ func compileThreshold(cfg thresholdConfig) (*compiled, spec.Problems) {
 			}
 			r.reads = append(r.reads, ruleSignal{name: s, idx: idx, window: c.windows[s]})
 		}
+		noData := false
 		for _, cn := range append([]*cond{r.raise}, r.esc...) {
 			cn.walk(func(n *cond) {
-				if n.op == OpNoData && n.timeout > out.grace {
-					out.grace = n.timeout
+				if n.op == OpNoData {
+					noData = true
+					if n.timeout > out.grace {
+						out.grace = n.timeout
+					}
 				}
 			})
+		}
+		if r.silence > 0 {
+			// Silence is what a noData rule raises on: clearing it on
+			// silence would make it flap.
+			if noData {
+				c.add(join(path, "clearOnSilence"), "not with a noData rule: silence is what raises it")
+			}
+			if r.silence > out.grace {
+				out.grace = r.silence
+			}
 		}
 		probs = append(probs, c.probs...)
 		out.rules = append(out.rules, r)

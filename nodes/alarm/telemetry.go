@@ -142,17 +142,38 @@ func decodeSlow(data string, signals map[string]int, d *decoded) error {
 			return fmt.Errorf("%w: no signals object", errNotTelemetry)
 		}
 		r := sample{deviceID: w.DeviceID, ts: int64(w.Ts), from: len(d.vals)}
-		for name, v := range w.Signals {
+		flattenSignals(w.Signals, "", func(name string, v any) {
 			if idx, ok := signals[name]; ok {
 				sv := valueOf(v)
 				sv.idx = idx
 				d.vals = append(d.vals, sv)
 			}
-		}
+		})
 		r.to = len(d.vals)
 		d.samples = append(d.samples, r)
 	}
 	return nil
+}
+
+// flattenSignals calls fn for every signal of m by the name the time-series
+// sink stores it under (nodes/sink/timeseries): a nested object's signals
+// by dotted names at any depth ({"motor": {"rpm": 3}} is "motor.rpm"); a
+// null is no signal. Where the sink refuses a message (an array, an empty
+// name), the alarm skips that value and reads the rest.
+func flattenSignals(m map[string]any, prefix string, fn func(name string, v any)) {
+	for k, v := range m {
+		if k == "" {
+			continue
+		}
+		switch x := v.(type) {
+		case nil, []any:
+			continue
+		case map[string]any:
+			flattenSignals(x, prefix+k+".", fn)
+			continue
+		}
+		fn(prefix+k, v)
+	}
 }
 
 // scanner reads the flat telemetry shape. Any surprise makes it report
@@ -162,6 +183,8 @@ type scanner struct {
 	i         int
 	d         *decoded
 	noSignals bool // a result without a signals object: an error the slow path words
+	// key holds the dotted name of the signal being read (nested objects).
+	key []byte
 }
 
 // put adds a signal's value to the sample whose values start at from; a
@@ -307,6 +330,73 @@ func (s *scanner) skip() bool {
 	return false
 }
 
+// maxSignalDepth is how deep the scanner follows nested signal objects;
+// deeper payloads go through encoding/json (which has its own limit).
+const maxSignalDepth = 32
+
+// object reads a signals object (s.key[:plen] is its dotted prefix) into
+// the sample whose values start at from. Nested objects are read by dotted
+// names, as the time-series sink stores them (flattenSignals); a null, an
+// array or an empty name is no signal.
+func (s *scanner) object(signals map[string]int, from, plen, depth int) bool {
+	s.i++ // {
+	for first := true; ; first = false {
+		s.ws()
+		if s.peek() == '}' && first {
+			s.i++
+			return true
+		}
+		name, ok := s.str()
+		if !ok {
+			return false
+		}
+		s.ws()
+		if s.peek() != ':' {
+			return false
+		}
+		s.i++
+		s.ws()
+		if s.peek() == '{' && name != "" {
+			if depth+1 >= maxSignalDepth {
+				return false
+			}
+			s.key = append(append(s.key[:plen], name...), '.')
+			if !s.object(signals, from, len(s.key), depth+1) {
+				return false
+			}
+		} else {
+			v, ok := s.value()
+			if !ok {
+				return false
+			}
+			if v.kind != kindNone && name != "" {
+				var idx int
+				var read bool
+				if plen == 0 {
+					idx, read = signals[name]
+				} else {
+					s.key = append(s.key[:plen], name...)
+					idx, read = signals[string(s.key)]
+				}
+				if read {
+					v.idx = idx
+					s.put(from, v)
+				}
+			}
+		}
+		s.ws()
+		if s.peek() == ',' {
+			s.i++
+			continue
+		}
+		if s.peek() != '}' {
+			return false
+		}
+		s.i++
+		return true
+	}
+}
+
 // result reads one {"deviceId","ts","signals"} object into s.d.
 func (s *scanner) result(signals map[string]int) bool {
 	r := sample{from: len(s.d.vals)}
@@ -365,41 +455,8 @@ func (s *scanner) result(signals map[string]int) bool {
 				return false
 			}
 			seenSignals = true
-			s.i++
-			for sfirst := true; ; sfirst = false {
-				s.ws()
-				if s.peek() == '}' && sfirst {
-					s.i++
-					break
-				}
-				name, ok := s.str()
-				if !ok {
-					return false
-				}
-				s.ws()
-				if s.peek() != ':' {
-					return false
-				}
-				s.i++
-				s.ws()
-				v, ok := s.value()
-				if !ok {
-					return false
-				}
-				if idx, read := signals[name]; read {
-					v.idx = idx
-					s.put(r.from, v)
-				}
-				s.ws()
-				if s.peek() == ',' {
-					s.i++
-					continue
-				}
-				if s.peek() != '}' {
-					return false
-				}
-				s.i++
-				break
+			if !s.object(signals, r.from, 0, 0) {
+				return false
 			}
 		default:
 			if _, ok := s.value(); !ok {

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-var testIndex = map[string]int{"temperature": 0, "running": 1, "state": 2, "a\"b": 3}
+var testIndex = map[string]int{"temperature": 0, "running": 1, "state": 2, "a\"b": 3, "motor.rpm": 4, "motor.temp.winding": 5, "a\"b.c": 6}
 
 // render is a decoded payload as text, for comparisons.
 func render(d *decoded) string {
@@ -32,11 +32,16 @@ func TestDecodeTelemetry(t *testing.T) {
 		{` { "ts" : 1.7e12 , "signals" : { "state" : "ok" , "gps" : {"lat": 1, "tags": ["a", "b"]} }, "deviceId" : null } `,
 			`@1700000000000: 2=3/0/"ok";`},
 		{`[{"deviceId":"a","ts":1,"signals":{"temperature":-1e-3}},{"deviceId":"b","signals":{"running":false,"temperature":null}}]`,
-			`a@1: 0=1/-0.001/"";b@0: 0=0/0/"" 1=2/0/"";`},
+			`a@1: 0=1/-0.001/"";b@0: 1=2/0/"";`}, // a null is no value, as in the time-series sink
 		{`[]`, ``},
 		{`{"deviceId":"caf\u00e9","ts":2,"signals":{"a\"b":1,"state":"line\nbreak"}}`, // escapes: the slow path
 			`café@2: 2=3/0/"line\nbreak" 3=1/1/"";`},
 		{`{"deviceId":"x","ts":3,"signals":{},"extra":{"deep":[1,{"x":"}"}]}}`, `x@3:;`},
+		// Nested objects by dotted names, as the time-series sink stores
+		// them; arrays, nulls, empty names and empty objects are no signals.
+		{`{"deviceId":"m","ts":4,"signals":{"motor":{"rpm":3,"temp":{"winding":81.5},"tags":[1],"off":null},"":{"temperature":1},"state":{}}}`,
+			`m@4: 4=1/3/"" 5=1/81.5/"";`},
+		{`{"deviceId":"m","ts":4,"signals":{"motor":{"rpm":"fast\u0021"}}}`, `m@4: 4=3/0/"fast!";`}, // the slow path flattens too
 	}
 	for _, tc := range tests {
 		var d decoded
@@ -73,6 +78,8 @@ func FuzzDecodeTelemetry(f *testing.F) {
 		`{"signals":{"temperature":[1,{"a":"]"}],"state":null},"ts":1e3}`,
 		`{"deviceId":"x","ts":3,"signals":{"temperature":1},"deviceId":"y"}`,
 		`{"deviceId":"x","signals":{"temperature":1,"temperature":2}}`,
+		`{"deviceId":"m","ts":5,"signals":{"motor":{"rpm":3,"temp":{"winding":81},"tags":[1]},"":{"x":1},"state":{}}}`,
+		`{"signals":{"motor":{"rpm":null,"rpm":4},"a\"b":{"c":1}}}`,
 	} {
 		f.Add(s)
 	}

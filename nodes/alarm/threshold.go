@@ -26,7 +26,9 @@ func init() {
 	engine.RegisterSource(ThresholdType, newTimer)
 }
 
-// recordTimeout bounds one call of the Recorder.
+// recordTimeout bounds the Recorder's calls for one message. sluice serve's
+// recorder answers at once while its outbox holds changes (a records store
+// outage), and returns errors only for changes it refuses for good.
 const recordTimeout = 5 * time.Second
 
 // Threshold is the threshold alarm node.
@@ -361,6 +363,24 @@ func conditionTruths(_ *attachment, dm *deviceMem, r *rule, rm *ruleMem, now int
 	return t
 }
 
+// silence reports the device time of the newest sample of the signals rule
+// r reads (of any signal, for a rule that reads none), and whether it is
+// clearOnSilence or more before now.
+func silence(dm *deviceMem, r *rule, rm *ruleMem, now int64) (last int64, silent bool) {
+	if r.silence <= 0 {
+		return 0, false
+	}
+	if len(r.reads) == 0 {
+		last = dm.any
+	}
+	for _, rs := range r.reads {
+		if st := rm.rec.Sig[rs.name]; st != nil && st.Ts > last {
+			last = st.Ts
+		}
+	}
+	return last, last > 0 && now-last >= r.silence
+}
+
 // sooner is the earlier of deadlines d and t, counting only those after
 // now (0: none).
 func sooner(d, t, now int64) int64 {
@@ -391,7 +411,24 @@ func (n *Threshold) evaluate(ctx context.Context, a *attachment, dm *deviceMem, 
 			outs = append(outs, n.applyCommand(ctx, a, dm, r, rm, in, now)...)
 		}
 		t := truths(a, dm, r, rm, now)
-		o := lc.Step(&r.policy, Input{Now: now, Sample: sample, Raise: t.raise, Hold: t.hold, Esc: t.esc}, uuid.NewString)
+		var o Outcome
+		clearReason := "condition"
+		if last, silent := silence(dm, r, rm, now); silent {
+			// No sample of the rule's signals for clearOnSilence: the
+			// alarm clears, at the time the silence reached the limit, and
+			// the old values raise nothing until a new sample.
+			if lc.Active() {
+				lc.clear(max(last+r.silence, lc.Ts))
+				o.Cleared, o.Changed = true, true
+				clearReason = "silence"
+				t.val, t.hasVal = float64(lc.Ts-last)/1e3, true
+			}
+		} else {
+			o = lc.Step(&r.policy, Input{Now: now, Sample: sample, Raise: t.raise, Hold: t.hold, Esc: t.esc}, uuid.NewString)
+			if lc.Active() && r.silence > 0 && last > 0 {
+				due = sooner(due, last+r.silence, now)
+			}
+		}
 		due = sooner(sooner(due, o.Due, now), t.due, now)
 		if o.Changed {
 			if err := rt.store(ctx, dm, rm); err != nil {
@@ -414,7 +451,7 @@ func (n *Threshold) evaluate(ctx context.Context, a *attachment, dm *deviceMem, 
 		case o.Activated:
 			emit(ChangeCreated, "condition")
 		case o.Cleared:
-			emit(ChangeCleared, "condition")
+			emit(ChangeCleared, clearReason)
 		case o.Updated:
 			reason := "count"
 			switch {
