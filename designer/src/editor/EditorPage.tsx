@@ -10,12 +10,15 @@ import { BottomPanel } from './BottomPanel';
 import { Canvas } from './Canvas';
 import { ConflictDialog } from './ConflictDialog';
 import { errorText } from './Dialog';
+import { DraftDialog } from './DraftDialog';
+import { keepDraft, readDraft } from './draft';
+import { modelToFlow } from './dsl';
 import { HelpDialog } from './HelpDialog';
 import { Inspector } from './Inspector';
 import { Palette } from './Palette';
 import { RelationDialog } from './RelationDialog';
 import { SaveDialog } from './SaveDialog';
-import { createEditorStore, EditorStoreContext, useEd, type EditorState } from './store';
+import { createEditorStore, EditorStoreContext, useEd, useEdApi, type EditorState } from './store';
 import { Toolbar } from './Toolbar';
 import { useLive } from './useLive';
 import { useShortcuts } from './useShortcuts';
@@ -29,6 +32,8 @@ export function EditorPage({ flowId }: { flowId: string }) {
     Promise.all([listNodeSpecs(ac.signal), getFlow(flowId, ac.signal)]).then(([specs, flow]) => {
       const st = createEditorStore(flowId, specs, flow);
       st.getState().load(flow);
+      const draft = readDraft(flowId);
+      if (draft) st.getState().setDialog({ kind: 'draft', draft });
       setStore(st);
     }, (e: unknown) => {
       if (!ac.signal.aborted) setError(errorText(e));
@@ -61,13 +66,20 @@ function Editor() {
   const dialog = useEd((s) => s.dialog);
   const dirty = useEd((s) => s.dirty);
 
-  // Leaving with unsaved changes asks first.
+  // Leaving with unsaved changes asks first (closing or reloading the tab).
   useEffect(() => {
     if (!dirty) return;
     const h = (e: BeforeUnloadEvent) => e.preventDefault();
     window.addEventListener('beforeunload', h);
     return () => window.removeEventListener('beforeunload', h);
   }, [dirty]);
+  // Leaving for another page of the designer keeps them as a draft, offered
+  // back when the flow is opened again.
+  const api = useEdApi();
+  useEffect(() => () => {
+    const s = api.getState();
+    if (s.dirty) keepDraft({ flowId: s.flowId, version: s.version, savedAt: new Date().toISOString(), doc: modelToFlow(s.model) });
+  }, [api]);
 
   return (
     <main className="ed-editor">
@@ -83,6 +95,7 @@ function Editor() {
       {dialog?.kind === 'save' && <SaveDialog thenDeploy={dialog.thenDeploy} />}
       {dialog?.kind === 'conflict' && <ConflictDialog {...dialog} />}
       {dialog?.kind === 'help' && <HelpDialog />}
+      {dialog?.kind === 'draft' && <DraftDialog draft={dialog.draft} />}
       {dialog?.kind === 'relation' && <RelationDialog source={dialog.source} target={dialog.target} />}
     </main>
   );

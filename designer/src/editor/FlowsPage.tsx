@@ -60,6 +60,10 @@ export function FlowsPage() {
         throw new Error(`import ${file.name}: the file is not JSON (${errorText(e)})`);
       }
       const a = await importFlow(doc);
+      // An import with the id of a flow already here is a new version of it: say so.
+      if (a.version > 1 && flows?.some((f) => f.id === a.id)) {
+        return `Imported ${file.name} as version ${a.version} of the existing flow ${a.id} (its earlier versions are in its history).`;
+      }
       return `Imported ${file.name} as flow ${a.id}, version ${a.version}.`;
     });
   }

@@ -45,6 +45,7 @@ function NodeForm({ node }: { node: FlowNode }) {
   const dsl = node.data.dsl;
   const spec = useEd((s) => s.specs.get(dsl.type));
   const update = useEd((s) => s.updateNode);
+  const dropFieldProblems = useEd((s) => s.dropFieldProblems);
   const problems = useEd((s) => s.problems);
   const mine = useMemo(() => (problems.length ? problems.filter((p) => p.node === node.id) : EMPTY), [problems, node.id]);
   const cfg = useMemo(() => dsl.configuration ?? {}, [dsl.configuration]);
@@ -55,7 +56,10 @@ function NodeForm({ node }: { node: FlowNode }) {
   }, [spec, cfg, mine]);
   const ctx: FormCtx = {
     errors,
-    set: (path, value) => update(node.id, (n) => ({ ...n, configuration: setPath(n.configuration ?? {}, path, value) }), `cfg:${path}`),
+    set: (path, value) => {
+      update(node.id, (n) => ({ ...n, configuration: setPath(n.configuration ?? {}, path, value) }), `cfg:${path}`);
+      dropFieldProblems(node.id, path);
+    },
   };
   const nodeLevel = mine.filter((p) => !p.field || !(p.field in errors) || errors[p.field] !== p.message);
 

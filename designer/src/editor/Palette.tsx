@@ -4,7 +4,8 @@
 import { useMemo, useRef, useState, type PointerEvent as RPointerEvent } from 'react';
 import { useReactFlow } from '@xyflow/react';
 import { categoryLabels, type NodeSpec } from '../api/nodes';
-import { useEd } from './store';
+import { freeSpot } from './layout';
+import { useEd, useEdApi } from './store';
 
 interface Drag { spec: NodeSpec; x: number; y: number; moved: boolean }
 
@@ -26,6 +27,7 @@ export function groupSpecs(specs: NodeSpec[], query: string): [string, NodeSpec[
 export function Palette() {
   const specsMap = useEd((s) => s.specs);
   const addNode = useEd((s) => s.addNode);
+  const edApi = useEdApi();
   const rf = useReactFlow();
   const [query, setQuery] = useState('');
   const [drag, setDrag] = useState<Drag | null>(null);
@@ -43,7 +45,8 @@ export function Palette() {
     const canvas = document.querySelector('[data-testid="canvas"]')?.getBoundingClientRect();
     if (!canvas) return;
     const p = rf.screenToFlowPosition({ x: canvas.left + canvas.width / 2, y: canvas.top + canvas.height / 2 });
-    addNode(spec, { x: p.x - 80 + Math.random() * 40, y: p.y - 20 + Math.random() * 40 });
+    // Not on top of a node already there (a fitted flow has one in the middle).
+    addNode(spec, freeSpot(edApi.getState().model.nodes, { x: p.x - 80, y: p.y - 20 }));
   }
 
   function onPointerDown(e: RPointerEvent, spec: NodeSpec) {

@@ -1,6 +1,7 @@
 // The editor's toolbar: edit, view, check, save, run.
 import { useReactFlow } from '@xyflow/react';
 import { deploy, undeploy, validate } from './actions';
+import { freeSpot, NOTE_SIZE } from './layout';
 import { useEd, useEdApi } from './store';
 
 export function Toolbar() {
@@ -20,14 +21,15 @@ export function Toolbar() {
   function addNote(kind: 'note' | 'frame') {
     const el = document.querySelector('[data-testid="canvas"]')?.getBoundingClientRect();
     const p = el ? rf.screenToFlowPosition({ x: el.left + el.width / 3, y: el.top + el.height / 3 }) : { x: 0, y: 0 };
-    s().addNote(kind, p);
+    // A note goes where it covers no node; a frame lies under the nodes anyway.
+    s().addNote(kind, kind === 'note' ? freeSpot(s().model.nodes, p, NOTE_SIZE) : p);
   }
 
   return (
     <div className="ed-toolbar" role="toolbar" aria-label="Editor">
       <a href="#/flows" className="ed-back">Flows</a>
       <h1 className="ed-title" title={name}>{name}</h1>
-      <span className="ed-version muted">v{version}{dirty ? ' · unsaved changes' : ''}</span>
+      <span className="ed-version muted" style={{ whiteSpace: 'nowrap', flex: 'none' }}>v{version}{dirty ? ' · unsaved changes' : ''}</span>
       <span className="ed-sep" />
       <button type="button" onClick={() => s().undo()} disabled={!canUndo} title="Ctrl+Z">Undo</button>
       <button type="button" onClick={() => s().redo()} disabled={!canRedo} title="Ctrl+Shift+Z">Redo</button>

@@ -2,6 +2,8 @@
 // it goes through localStorage and the system clipboard, so it works
 // between flows and browser tabs.
 import type { DslConnection, DslNode } from '../api/flows';
+import type { NodeSpec } from '../api/nodes';
+import { withoutSecrets } from './form';
 import { connectionFromEdge, freeId, nodeFromFlowNode, noteFromNode, positionOf, toEdge, toFlowNode, toNoteNode, withPosition } from './dsl';
 import { isFlowNode, isNoteNode, type EdEdge, type EdNode, type NoteDoc } from './model';
 
@@ -24,6 +26,19 @@ export function copyNodes(nodes: EdNode[], edges: EdEdge[], ids: Set<string>): C
   const inside = new Set(flow.map((n) => n.id));
   const connections = edges.filter((e) => inside.has(e.source) && inside.has(e.target)).map(connectionFromEdge);
   return { kind: CLIP_KIND, nodes: flow, connections, notes: picked.filter(isNoteNode).map(noteFromNode) };
+}
+
+/** clipWithoutSecrets takes the secrets out of a clip's nodes (by their specs) and says how many. */
+export function clipWithoutSecrets(clip: Clip, specs: Map<string, NodeSpec>): { clip: Clip; removed: number } {
+  let removed = 0;
+  const nodes = clip.nodes.map((n) => {
+    const spec = specs.get(n.type);
+    if (!spec || !n.configuration) return n;
+    const r = withoutSecrets(spec.fields, n.configuration);
+    removed += r.removed;
+    return r.removed ? { ...n, configuration: r.cfg } : n;
+  });
+  return { clip: removed ? { ...clip, nodes } : clip, removed };
 }
 
 export function parseClip(text: string | null): Clip | null {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FieldSpec, NodeSpec } from '../api/nodes';
-import { checkConfig, checkValue, effectiveValue, fieldTitle, fromInput, getPath, MASK, newItem, parseDuration, setPath } from './form';
+import { checkConfig, checkValue, effectiveValue, fieldTitle, fromInput, getPath, MASK, newItem, parseDuration, setPath, withoutSecrets } from './form';
 import { relationsFor } from './relations';
 
 const f = (x: Partial<FieldSpec> & Pick<FieldSpec, 'name' | 'type'>): FieldSpec => ({ help: '', ...x });
@@ -127,5 +127,23 @@ describe('relations from specs', () => {
   });
   it('uses map keys in order', () => {
     expect(relationsFor({ ...sw, relations: { fromField: 'm' } }, { m: { b: 1, a: 2 } }).relations).toEqual(['a', 'b']);
+  });
+});
+
+describe('secrets on the clipboard', () => {
+  it('takes secrets out, also nested ones, and counts the set ones', () => {
+    const fields = [
+      f({ name: 'password', type: 'secret' }),
+      f({ name: 'server', type: 'string' }),
+      f({ name: 'tls', type: 'object', fields: [f({ name: 'key', type: 'secret' })] }),
+      f({ name: 'devices', type: 'list', fields: [f({ name: 'token', type: 'secret' }), f({ name: 'id', type: 'string' })] }),
+    ];
+    const cfg = { password: MASK, server: 'x:1', tls: { key: 'typed in' }, devices: [{ token: '', id: 'a' }, { token: 't', id: 'b' }] };
+    const r = withoutSecrets(fields, cfg);
+    expect(r.removed).toBe(3);
+    expect(r.cfg).toEqual({ server: 'x:1', tls: {}, devices: [{ token: '', id: 'a' }, { id: 'b' }] });
+    expect(cfg.password).toBe(MASK); // the input is not changed
+    const none = { server: 'x:1' };
+    expect(withoutSecrets(fields, none)).toEqual({ cfg: none, removed: 0 });
   });
 });

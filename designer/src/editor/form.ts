@@ -234,3 +234,33 @@ export function newItem(f: FieldSpec): unknown {
 export function topField(path: string): string {
   return splitPath(path)[0]?.toString() ?? path;
 }
+
+/**
+ * withoutSecrets returns the configuration with every secret value (also in
+ * objects and lists of objects) taken out, and how many it took out: what is
+ * copied to the clipboard must not carry them.
+ */
+export function withoutSecrets(fields: FieldSpec[], cfg: Record<string, unknown>): { cfg: Record<string, unknown>; removed: number } {
+  let removed = 0;
+  const out: Record<string, unknown> = { ...cfg };
+  for (const f of fields) {
+    const v = out[f.name];
+    if (v === undefined || v === null) continue;
+    if (f.type === 'secret') {
+      delete out[f.name];
+      if (v !== '') removed++;
+    } else if (f.type === 'object' && f.fields && typeof v === 'object' && !Array.isArray(v)) {
+      const r = withoutSecrets(f.fields, v as Record<string, unknown>);
+      out[f.name] = r.cfg;
+      removed += r.removed;
+    } else if (f.type === 'list' && f.fields && Array.isArray(v)) {
+      out[f.name] = v.map((item: unknown) => {
+        if (!item || typeof item !== 'object' || Array.isArray(item)) return item;
+        const r = withoutSecrets(f.fields!, item as Record<string, unknown>);
+        removed += r.removed;
+        return r.cfg;
+      });
+    }
+  }
+  return { cfg: removed > 0 ? out : cfg, removed };
+}

@@ -109,6 +109,16 @@ describe('editor store', () => {
     expect(parseClip('not json')).toBeNull();
   });
 
+  it('forgets the server’s problems of a field once it is edited', () => {
+    const s = newStore();
+    const p = (node: string, field?: string) => ({ severity: 'error' as const, flow: 'f', node, field, message: 'bad' });
+    s.getState().setProblems([p('a', 'timeout'), p('a', 'rules[0].name'), p('a', 'rules'), p('a', 'timeoutMs'), p('a'), p('b', 'timeout')]);
+    s.getState().dropFieldProblems('a', 'timeout');
+    expect(s.getState().problems.map((x) => `${x.node}:${x.field ?? ''}`)).toEqual(['a:rules[0].name', 'a:rules', 'a:timeoutMs', 'a:', 'b:timeout']);
+    s.getState().dropFieldProblems('a', 'rules');
+    expect(s.getState().problems.map((x) => `${x.node}:${x.field ?? ''}`)).toEqual(['a:timeoutMs', 'a:', 'b:timeout']);
+  });
+
   it('does not record selection or measurement as edits', () => {
     const s = newStore();
     s.getState().select(['a']);

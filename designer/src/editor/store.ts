@@ -8,8 +8,10 @@ import type { DslNode, FlowAnswer, FlowDiff, FlowStats, TraceEvent } from '../ap
 import type { NodeSpec } from '../api/nodes';
 import type { Problem } from '../api/types';
 import { pasteClip, type Clip } from './clipboard';
+import type { Draft } from './draft';
 import { flowToModel, freeId, nodeIds, toEdge, toFlowNode, toNoteNode } from './dsl';
 import { emptyHistory, record, redo, undo, type History } from './history';
+import { NOTE_SIZE } from './layout';
 import { NOTE_PREFIX, TARGET_HANDLE, isFlowNode, type EdEdge, type EdNode, type FlowNode, type Model, type NoteDoc } from './model';
 
 export type Panel = 'problems' | 'test' | 'debug' | 'history';
@@ -36,6 +38,7 @@ export type Dialog =
   | { kind: 'save'; thenDeploy: boolean }
   | { kind: 'conflict'; current: number; changes: Problem[]; comment: string; thenDeploy: boolean }
   | { kind: 'help' }
+  | { kind: 'draft'; draft: Draft }
   | { kind: 'relation'; source: string; target: string }
   | null;
 
@@ -100,6 +103,8 @@ export interface EditorState {
   undo(): void;
   redo(): void;
   setProblems(ps: Problem[]): void;
+  /** dropFieldProblems forgets the server's problems of a field the user just edited (stale until validated again). */
+  dropFieldProblems(node: string, field: string): void;
   setPanel(p: Panel): void;
   focusField(node: string, field: string): void;
   setSnap(v: boolean): void;
@@ -226,7 +231,7 @@ export function createEditorStore(flowId: string, specs: NodeSpec[], answer?: Fl
         const id = freeId(kind, used);
         const note: NoteDoc = kind === 'frame'
           ? { id, kind, text: 'Frame', x: Math.round(position.x), y: Math.round(position.y), width: 420, height: 260 }
-          : { id, kind, text: 'Note', x: Math.round(position.x), y: Math.round(position.y), width: 200, height: 90 };
+          : { id, kind, text: 'Note', x: Math.round(position.x), y: Math.round(position.y), width: NOTE_SIZE.width, height: NOTE_SIZE.height };
         edit((m) => ({ ...m, nodes: [toNoteNode(note, { selected: true }), ...deselect(m.nodes)] }));
       },
       updateNote(id, patch, key = '') {
@@ -276,6 +281,12 @@ export function createEditorStore(flowId: string, specs: NodeSpec[], answer?: Fl
       },
       setProblems(problems) {
         set({ problems, validatedAt: Date.now() });
+      },
+      dropFieldProblems(node, field) {
+        const s = get();
+        const under = (f: string) => f === field || f.startsWith(field + '.') || f.startsWith(field + '[');
+        const problems = s.problems.filter((p) => !(p.node === node && p.field && under(p.field)));
+        if (problems.length !== s.problems.length) set({ problems });
       },
       setPanel(panel) {
         set({ panel });

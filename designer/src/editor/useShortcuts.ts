@@ -2,7 +2,7 @@
 import { useEffect } from 'react';
 import { useReactFlow } from '@xyflow/react';
 import { validate } from './actions';
-import { CLIP_KEY, copyNodes, parseClip } from './clipboard';
+import { CLIP_KEY, clipWithoutSecrets, copyNodes, parseClip } from './clipboard';
 import { GRID } from './Canvas';
 import { useEdApi } from './store';
 
@@ -10,6 +10,12 @@ function typing(t: EventTarget | null): boolean {
   const el = t as HTMLElement | null;
   if (!el) return false;
   return el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName);
+}
+
+/** onCanvas: the key was pressed on the canvas (or nowhere in particular), not on a tab or a button elsewhere. */
+function onCanvas(t: EventTarget | null): boolean {
+  const el = t as HTMLElement | null;
+  return !el || el === document.body || !!el.closest?.('[data-testid="canvas"]');
 }
 
 export function useShortcuts() {
@@ -22,11 +28,13 @@ export function useShortcuts() {
       const s = api.getState();
       const ids = new Set(s.model.nodes.filter((n) => n.selected).map((n) => n.id));
       if (ids.size === 0) return false;
-      const text = JSON.stringify(copyNodes(s.model.nodes, s.model.edges, ids));
+      // Secrets stay out of localStorage and the system clipboard.
+      const { clip, removed } = clipWithoutSecrets(copyNodes(s.model.nodes, s.model.edges, ids), s.specs);
+      const text = JSON.stringify(clip);
       localStorage.setItem(CLIP_KEY, text);
       navigator.clipboard?.writeText(text).catch(() => { /* the local copy is enough */ });
       pasteCount = 0;
-      s.setStatus({ text: `Copied ${ids.size} item(s).`, kind: 'info' });
+      s.setStatus({ text: `Copied ${ids.size} item(s).${removed ? ` Secrets are not copied (${removed}): set them again after pasting.` : ''}`, kind: 'info' });
       return true;
     };
     const paste = () => {
@@ -65,14 +73,17 @@ export function useShortcuts() {
       }
       const arrows: Record<string, [number, number]> = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
       const d = arrows[e.key];
-      if (d && s.model.nodes.some((n) => n.selected)) {
+      if (d && onCanvas(e.target) && s.model.nodes.some((n) => n.selected)) {
+        // Handled here (capture phase) and not by React Flow too, which would
+        // move the nodes a second time, outside the undo stack.
         e.preventDefault();
+        e.stopPropagation();
         const step = GRID * (e.shiftKey ? 4 : 1);
         s.beginEdit('nudge');
         s.onNodesChange(s.model.nodes.filter((n) => n.selected).map((n) => ({ type: 'position', id: n.id, position: { x: n.position.x + d[0] * step, y: n.position.y + d[1] * step } })));
       }
     };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
+    window.addEventListener('keydown', onKey, { capture: true });
+    return () => window.removeEventListener('keydown', onKey, { capture: true });
   }, [api, rf]);
 }
