@@ -57,7 +57,7 @@ func bodyTime(where, name string, raw json.RawMessage) (ms int64, ok bool, err e
 	}
 	switch v := x.(type) {
 	case float64:
-		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		if v == math.Trunc(v) && v >= float64(minTimeParam) && v <= float64(maxTimeParam) {
 			return int64(v), true, nil
 		}
 	case string:

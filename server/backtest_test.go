@@ -138,6 +138,8 @@ func TestBacktestEndpointErrors(t *testing.T) {
 		{"unknown key", "/api/v1/flows/boilers/nodes/alarm/backtest", map[string]any{"from": from, "devise": []string{"x"}}, http.StatusBadRequest, []string{"devise"}},
 		{"config not an object", "/api/v1/flows/boilers/nodes/alarm/backtest", map[string]any{"from": from, "config": []int{1}}, http.StatusBadRequest, []string{"config: want a JSON object"}},
 		{"too wide", "/api/v1/flows/boilers/nodes/alarm/backtest", map[string]any{"from": 0, "to": tsT0.UnixMilli()}, http.StatusBadRequest, []string{"range", "narrow from and to"}},
+		{"from out of range", "/api/v1/flows/boilers/nodes/alarm/backtest", map[string]any{"from": "-9223372036854775808"}, http.StatusBadRequest, []string{"from: want a time between years 1 and 9999"}},
+		{"to out of range", "/api/v1/flows/boilers/nodes/alarm/backtest", map[string]any{"from": from, "to": 9.2e18}, http.StatusBadRequest, []string{"to: want RFC 3339"}},
 		{"reversed", "/api/v1/flows/boilers/nodes/alarm/backtest", map[string]any{"from": from, "to": tsT0.Add(-time.Hour).UnixMilli()}, http.StatusBadRequest, []string{"must be after from"}},
 	}
 	for _, tc := range cases {

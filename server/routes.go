@@ -3,11 +3,13 @@ package server
 import (
 	"io/fs"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -127,9 +129,20 @@ func (s *Server) coreRoutes() []route {
 	}
 }
 
+// recoverPanics turns a handler's panic into a 500 answer and logs it with
+// its stack.
+func (s *Server) recoverPanics() fiber.Handler {
+	return recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		s.log.Error("panic in a request handler", "method", c.Method(), "path", c.Path(), "panic", e, "stack", string(debug.Stack()))
+	}})
+}
+
 // register adds the route table to the app, then the designer's static
 // files and a JSON 404 for everything else.
 func (s *Server) register(designer fs.FS) {
+	// A handler that panics answers 500 and is logged with its stack; the
+	// process keeps serving.
+	s.app.Use(s.recoverPanics())
 	for _, r := range s.routes {
 		handlers := []fiber.Handler{}
 		if r.Auth {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 // routerRoutes lists the app's routes as "METHOD path" (OpenAPI syntax),
@@ -156,5 +158,31 @@ func TestDesignerFilesAndFallback(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || errorOf(t, b).Code != CodeNotFound {
 		t.Fatalf("API 404 under the designer: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestPanicAnswers500: a handler that panics answers 500 with the error body
+// and the server keeps serving.
+func TestPanicAnswers500(t *testing.T) {
+	e := newEnv(t)
+	app := fiber.New(fiber.Config{ErrorHandler: e.srv.errorHandler})
+	app.Use(e.srv.recoverPanics())
+	app.Get("/boom", func(*fiber.Ctx) error { panic("kaboom") })
+	app.Get("/fine", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{{"/boom", http.StatusInternalServerError}, {"/fine", http.StatusOK}, {"/boom", http.StatusInternalServerError}} {
+		res, err := app.Test(httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.path, res.StatusCode, body, tc.status)
+		}
+		if tc.status == http.StatusInternalServerError && !strings.Contains(string(body), `"error"`) {
+			t.Fatalf("%s: body %s, want the error body", tc.path, body)
+		}
 	}
 }

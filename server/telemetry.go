@@ -232,15 +232,26 @@ func multiQuery(c *fiber.Ctx, name string) []string {
 
 // parseTimeParam reads Unix milliseconds or an RFC 3339 time.
 func parseTimeParam(v string) (int64, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return n, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
+	ms, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("want RFC 3339 (2025-11-22T10:00:00Z) or Unix milliseconds, got %q", v)
+		t, perr := time.Parse(time.RFC3339Nano, v)
+		if perr != nil {
+			return 0, fmt.Errorf("want RFC 3339 (2025-11-22T10:00:00Z) or Unix milliseconds, got %q", v)
+		}
+		ms = t.UnixMilli()
 	}
-	return t.UnixMilli(), nil
+	if ms < minTimeParam || ms > maxTimeParam {
+		return 0, fmt.Errorf("want a time between years 1 and 9999, got %q", v)
+	}
+	return ms, nil
 }
+
+// The times a query may name, in Unix milliseconds: years 1 to 9999. The
+// bounds keep every difference of two times far from overflowing.
+var (
+	minTimeParam = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	maxTimeParam = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+)
 
 // autoEvery is the smallest nice bucket width that cuts span into at most
 // about telemetryBuckets buckets.

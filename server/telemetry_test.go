@@ -207,18 +207,19 @@ func TestTelemetryBadRequests(t *testing.T) {
 	e := newEnv(t)
 	withTelemetry(t, e)
 	for query, want := range map[string]string{
-		"":                                   "query device: want at least one device id",
-		"?device=,":                          "query device: want at least one device id",
-		"?device=d&from=yesterday":           `query from: want RFC 3339 (2025-11-22T10:00:00Z) or Unix milliseconds, got "yesterday"`,
-		"?device=d&from=10&to=5":             "query from, to: to must be after from",
-		"?device=d&agg=median":               `query agg "median": want one of avg, min, max, sum, count, first, last (or raw)`,
-		"?device=d&every=1m":                 "query every: only with agg",
-		"?device=d&agg=avg&every=soon":       `query every: want a duration of 1ms or more such as 1m or 1h, got "soon"`,
-		"?device=d&limit=0":                  "query limit: want 1 to 100000, got 0",
-		"?device=d&offset=-1":                "query offset: want 0 or more, got -1",
-		"?device=d&limit=x":                  `query limit: want an integer, got "x"`,
-		"/latest":                            "query device: want a device id",
-		"?device=d&signal=a&agg=avg&every=1": `query every: want a duration of 1ms or more such as 1m or 1h, got "1"`,
+		"":                                    "query device: want at least one device id",
+		"?device=,":                           "query device: want at least one device id",
+		"?device=d&from=yesterday":            `query from: want RFC 3339 (2025-11-22T10:00:00Z) or Unix milliseconds, got "yesterday"`,
+		"?device=d&from=-9223372036854775808": `query from: want a time between years 1 and 9999, got "-9223372036854775808"`,
+		"?device=d&from=10&to=5":              "query from, to: to must be after from",
+		"?device=d&agg=median":                `query agg "median": want one of avg, min, max, sum, count, first, last (or raw)`,
+		"?device=d&every=1m":                  "query every: only with agg",
+		"?device=d&agg=avg&every=soon":        `query every: want a duration of 1ms or more such as 1m or 1h, got "soon"`,
+		"?device=d&limit=0":                   "query limit: want 1 to 100000, got 0",
+		"?device=d&offset=-1":                 "query offset: want 0 or more, got -1",
+		"?device=d&limit=x":                   `query limit: want an integer, got "x"`,
+		"/latest":                             "query device: want a device id",
+		"?device=d&signal=a&agg=avg&every=1":  `query every: want a duration of 1ms or more such as 1m or 1h, got "1"`,
 	} {
 		path := "/api/v1/telemetry" + query
 		status, _, body := e.do(http.MethodGet, path, e.token, nil)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"time"
 
 	"github.com/sluicehq/sluice/store"
@@ -40,7 +41,11 @@ func openTimeseries(ctx context.Context, cfg Config, log *slog.Logger) (timeseri
 		if err != nil {
 			return nil, nil, fmt.Errorf("timeseries.backend influxdb: %w", err)
 		}
-		log.Info("time-series store: InfluxDB", "url", ic.URL)
+		shown := ic.URL
+		if u, err := url.Parse(ic.URL); err == nil {
+			shown = u.Redacted() // never log a password in the URL
+		}
+		log.Info("time-series store: InfluxDB", "url", shown)
 		return st, pingHealth("influxdb", st.Ping), nil
 	}
 	return nil, nil, fmt.Errorf("timeseries.backend %q: want embedded or influxdb", cfg.Timeseries.Backend)
