@@ -1,6 +1,20 @@
 import { useState, type FormEvent } from 'react';
 import { login } from '../api/auth';
+import { ApiError } from '../api/client';
 import { useSession } from './session';
+
+/**
+ * loginErrorText says why logging in failed: wrong credentials plainly, other
+ * failures (no answer, too many attempts, a server error) with the server's words.
+ */
+export function loginErrorText(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 401) return 'Wrong username or password.';
+    const m = err.info.message.replace(/^login:\s*/i, '');
+    return `Could not log in: ${m}${/[.!?]$/.test(m) ? '' : '.'}`;
+  }
+  return `Could not log in: ${err instanceof Error ? err.message : String(err)}`;
+}
 
 export function Login() {
   const reason = useSession((s) => s.reason);
@@ -18,7 +32,7 @@ export function Login() {
       await login(username, password);
       setLoggedIn(true);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(loginErrorText(err));
     } finally {
       setBusy(false);
     }

@@ -1,4 +1,5 @@
-// Test run: a sample message typed (or picked from the live log) on a
+// Test run: a sample message typed (or picked from the messages the live
+// view captured; the control is always there and says how to fill it) on a
 // source node goes through POST /flows/{id}/test with the current draft;
 // the path it took lights up on the canvas and each node's input and
 // output are listed.
@@ -35,6 +36,7 @@ export function TestPanel() {
   const sources = useEd(useShallow((s) => s.model.nodes.filter(isFlowNode).filter((n) => s.specs.get(n.data.dsl.type)?.source).map((n) => n.id)));
   const selectedId = useEd((s) => s.model.nodes.find((n) => n.selected)?.id ?? '');
   const log = useEd((s) => s.log);
+  const live = useEd((s) => s.live);
   const setPath = useEd((s) => s.setPath);
   const select = useEd((s) => s.select);
   const [start, setStart] = useState('');
@@ -109,22 +111,33 @@ export function TestPanel() {
         </label>
         <div className="ed-test-buttons">
           <button type="submit" className="primary" disabled={busy}>{busy ? 'Running…' : 'Run test'}</button>
-          {recent.length > 0 && (
-            <label>
-              Recent message
-              <select value="" onChange={(e) => {
+          <label>
+            Recent message
+            <select
+              value=""
+              disabled={recent.length === 0}
+              aria-describedby="ed-recent-hint"
+              data-testid="recent-message"
+              onChange={(e) => {
                 const ev = recent[Number(e.target.value)];
                 if (!ev) return;
                 setPayload(pretty(ev.data));
                 setType(ev.msgType ?? 'TELEMETRY');
                 setStart(ev.node);
                 if (ev.metadata) setMetadata(JSON.stringify(ev.metadata));
-              }}>
-                <option value="">pick…</option>
-                {recent.map((ev, i) => <option key={i} value={i}>{new Date(ev.ts).toLocaleTimeString()} {ev.node}: {ev.data.slice(0, 40)}</option>)}
-              </select>
-            </label>
-          )}
+              }}
+            >
+              <option value="">{recent.length === 0 ? 'none yet' : `pick one of ${recent.length}…`}</option>
+              {recent.map((ev, i) => <option key={i} value={i}>{new Date(ev.ts).toLocaleTimeString()} {ev.node}: {ev.data.slice(0, 40)}</option>)}
+            </select>
+            <small id="ed-recent-hint" className="muted" data-testid="recent-hint">
+              {recent.length > 0
+                ? `Messages a source received while Live was on${live ? '' : ' (Live is off now)'}.`
+                : live
+                  ? 'Live is on: messages that reach a source appear here.'
+                  : 'Turn on Live to capture recent messages from the deployed flow.'}
+            </small>
+          </label>
           {answer && <button type="button" onClick={() => { setAnswer(null); setPath(null); }}>Clear</button>}
         </div>
       </form>

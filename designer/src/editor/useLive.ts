@@ -4,7 +4,7 @@ import { useEffect } from 'react';
 import { flowStatus } from '../api/flows';
 import { openTrace } from '../api/trace';
 import { errorText } from './Dialog';
-import { useEd, useEdApi } from './store';
+import { useEd, useEdApi, type StatusLine } from './store';
 
 export const STATUS_EVERY_MS = 2000;
 
@@ -17,27 +17,37 @@ export function useLive() {
     if (!live) return;
     let stop: (() => void) | null = null;
     let cancelled = false;
+    // The last status line this live view set: when Live goes off, a line it
+    // set gives way to "Live view off." (unless it says why Live could not
+    // start); lines set by others (a save, a deploy) stay.
+    let mine: StatusLine | null = null;
+    let failedToStart = false;
+    const say = (st: StatusLine) => {
+      mine = st;
+      api.getState().setStatus(st);
+    };
     const s = api.getState();
     s.resetCounts();
-    s.setStatus({ text: 'Live view: connecting…', kind: 'busy' });
+    say({ text: 'Live view: connecting…', kind: 'busy' });
     openTrace(flowId, {
       // Events flow once the server has subscribed the socket, not when it opens.
       onNotice: (n) => {
-        if (n.type === 'subscribed') api.getState().setStatus({ text: 'Live view on.', kind: 'info' });
-        else if (n.type === 'dropped') api.getState().setStatus({ text: `Live view: ${n.count} events lost (the browser read too slowly).`, kind: 'info' });
+        if (n.type === 'subscribed') say({ text: 'Live view on.', kind: 'info' });
+        else if (n.type === 'dropped') say({ text: `Live view: ${n.count} events lost (the browser read too slowly).`, kind: 'info' });
       },
       onEvent: (ev) => {
         const st = api.getState();
         if (ev.direction === 'out' && ev.relation) st.addCount(`${ev.node}|${ev.relation}`);
         if (!st.paused) st.pushLog(ev);
       },
-      onClose: (reason) => api.getState().setStatus({ text: `Live view closed: ${reason}`, kind: 'error' }),
-      onError: (m) => api.getState().setStatus({ text: m, kind: 'error' }),
+      onClose: (reason) => say({ text: `Live view closed: ${reason}`, kind: 'error' }),
+      onError: (m) => say({ text: m, kind: 'error' }),
     }).then((close) => {
       if (cancelled) close();
       else stop = close;
     }, (e: unknown) => {
-      api.getState().setStatus({ text: errorText(e), kind: 'error' });
+      failedToStart = true;
+      say({ text: errorText(e), kind: 'error' });
       api.getState().setLive(false);
     });
 
@@ -46,9 +56,9 @@ export function useLive() {
       try {
         const st = await flowStatus(flowId, ac.signal);
         api.getState().setStats(st.deployed ? st.stats ?? null : null);
-        if (!st.deployed && !ac.signal.aborted) api.getState().setStatus({ text: 'Live view: the flow is not deployed; events start when it is.', kind: 'info' });
+        if (!st.deployed && !ac.signal.aborted) say({ text: 'Live view: the flow is not deployed; events start when it is.', kind: 'info' });
       } catch (e) {
-        if (!ac.signal.aborted) api.getState().setStatus({ text: errorText(e), kind: 'error' });
+        if (!ac.signal.aborted) say({ text: errorText(e), kind: 'error' });
       }
     };
     void poll();
@@ -58,7 +68,9 @@ export function useLive() {
       stop?.();
       ac.abort();
       clearInterval(timer);
-      api.getState().setStats(null);
+      const st = api.getState();
+      st.setStats(null);
+      if (mine && st.status === mine && !failedToStart) st.setStatus({ text: 'Live view off.', kind: 'info' });
     };
   }, [live, flowId, api]);
 }

@@ -3,7 +3,8 @@
 // node's flow (and redeploys it when it was deployed); a backtest shows how
 // often a rule would have fired on stored telemetry.
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { getFlowDocument, listFlowSummaries, nodeSpecs, type FlowSummary, type FlowVersionAnswer, type NodeSpec } from '../../api/flowdocs';
+import { getFlowDocument, listFlowSummaries, type FlowSummary, type FlowVersionAnswer } from '../../api/flowdocs';
+import { listNodeSpecs, type NodeSpec } from '../../api/nodes';
 import { ErrorNote, Loading } from '../common/ui';
 import { AlarmNodeEditor } from './AlarmNodeEditor';
 import { alarmSpecs, collectAlarmNodes, sameJson, type Json } from './rulesModel';
@@ -15,7 +16,7 @@ interface Loaded {
 }
 
 async function loadAll(signal: AbortSignal): Promise<Loaded> {
-  const [specs, sums] = await Promise.all([nodeSpecs(signal), listFlowSummaries(signal)]);
+  const [specs, sums] = await Promise.all([listNodeSpecs(signal), listFlowSummaries(signal)]);
   const docs = await Promise.all(sums.map((s) => getFlowDocument(s.id, signal)));
   return { specs: alarmSpecs(specs), summaries: new Map(sums.map((s) => [s.id, s])), docs: new Map(docs.map((d) => [d.id, d])) };
 }
@@ -57,7 +58,7 @@ export function AlarmRulesPage(_props: Record<string, unknown>) {
     <main className="page rules-page">
       <div className="page-head">
         <h1>Alarm rules</h1>
-        <p className="muted">Change thresholds, durations and severities without touching the flow graph. Saving creates a new version of the flow and redeploys it if it runs.</p>
+        <p className="muted">Change thresholds, durations and severities without touching the flow graph. Saving creates a new version of the flow; a running flow is redeployed with it, and when the flow has changes not deployed yet you choose whether they go live.</p>
       </div>
       <ErrorNote error={error}>
         <button onClick={() => setN((x) => x + 1)}>Retry</button>

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { FieldSpec, FlowVersionAnswer, NodeSpec } from '../../api/flowdocs';
-import { alarmSpecs, collectAlarmNodes, getAt, itemTitle, labelOf, newItem, relevant, removeAt, sameJson, setAt, signalsOf, thresholdsOf } from './rulesModel';
+import type { FlowVersionAnswer } from '../../api/flowdocs';
+import type { FieldSpec, NodeSpec } from '../../api/nodes';
+import {
+  aheadNotice, alarmSpecs, collectAlarmNodes, dataField, deployPlan, formErrors, itemTitle, labelOf, labelOfPath, nodeErrors, notDeployedText, otherNodeErrors,
+  relevant, sameJson, signalsOf, thresholdsOf,
+} from './rulesModel';
 
-const spec = (type: string, category: string): NodeSpec => ({ type, category, summary: '', version: 1, fields: [] });
+const spec = (type: string, category: string, fields: FieldSpec[] = []): NodeSpec => ({ type, category, summary: '', version: 1, fields, relations: {} });
 const flow = (id: string, name: string, nodes: { id: string; type: string; name?: string }[]): FlowVersionAnswer => ({
   id, name, version: 3, author: 'a', createdAt: '', flow: { ruleChain: { id, name }, metadata: { nodes, connections: [] } },
 });
@@ -22,26 +26,6 @@ describe('collectAlarmNodes', () => {
   });
 });
 
-describe('setAt / getAt / removeAt', () => {
-  const cfg = { rules: [{ name: 'r', condition: { op: 'and', rules: [{ op: '>', signal: 't', value: 80 }] } }] };
-  it('sets a nested value without touching the original', () => {
-    const out = setAt(cfg, ['rules', 0, 'condition', 'rules', 0, 'value'], 90);
-    expect(getAt(out, ['rules', 0, 'condition', 'rules', 0, 'value'])).toBe(90);
-    expect(cfg.rules[0]!.condition.rules[0]!.value).toBe(80);
-    expect(getAt(out, ['rules', 0, 'name'])).toBe('r');
-  });
-  it('deletes a key set to undefined', () => {
-    const out = setAt(cfg, ['rules', 0, 'condition', 'rules', 0, 'value'], undefined);
-    expect(getAt(out, ['rules', 0, 'condition', 'rules', 0])).toEqual({ op: '>', signal: 't' });
-  });
-  it('creates missing containers', () => {
-    expect(setAt({}, ['a', 0, 'b'], 1)).toEqual({ a: [{ b: 1 }] });
-  });
-  it('removes a list item', () => {
-    expect(removeAt({ l: [1, 2, 3] }, ['l'], 1)).toEqual({ l: [1, 3] });
-  });
-});
-
 describe('sameJson', () => {
   it('ignores key order and undefined keys', () => {
     expect(sameJson({ a: 1, b: [1, { c: 2, d: 3 }] }, { b: [1, { d: 3, c: 2 }], a: 1, e: undefined })).toBe(true);
@@ -50,7 +34,7 @@ describe('sameJson', () => {
 });
 
 describe('relevant', () => {
-  const f = (name: string): FieldSpec => ({ name, type: 'string' });
+  const f = (name: string): FieldSpec => ({ name, type: 'string', help: '' });
   it('shows value for comparisons, low/high for bands, timeout for noData', () => {
     expect(relevant(f('value'), { op: '>' })).toBe(true);
     expect(relevant(f('low'), { op: '>' })).toBe(false);
@@ -81,17 +65,6 @@ describe('labels and titles', () => {
   });
 });
 
-describe('newItem', () => {
-  it('fills required enums, objects and lists', () => {
-    const fields: FieldSpec[] = [
-      { name: 'name', type: 'string', required: true },
-      { name: 'severity', type: 'enum', enum: ['info', 'major'], default: 'major' },
-      { name: 'condition', type: 'object', required: true, fields: [{ name: 'rules', type: 'list', required: true, fields: [{ name: 'op', type: 'enum', required: true, enum: ['>', '<'], example: '>' }] }] },
-    ];
-    expect(newItem(fields)).toEqual({ condition: { rules: [{ op: '>' }] } });
-  });
-});
-
 describe('signalsOf and thresholdsOf', () => {
   const cfg = {
     rules: [
@@ -116,20 +89,76 @@ describe('signalsOf and thresholdsOf', () => {
   });
 });
 
-describe('problems', () => {
-  it('maps problem fields to form keys', async () => {
-    const { fieldKey, nodeErrors } = await import('./rulesModel');
-    expect(fieldKey('rules[0].condition.rules[12].value')).toBe('rules.0.condition.rules.12.value');
+// A cut-down joint alarm spec, as GET /api/v1/nodes has it.
+const joint = spec('jointAlarm', 'alarm', [
+  { name: 'name', type: 'string', help: '', required: true },
+  { name: 'condition', type: 'expression', help: '', required: true },
+  { name: 'duration', type: 'duration', help: '', default: '0s', min: 0 },
+  { name: 'samples', type: 'int', help: '', default: 1, min: 1 },
+  { name: 'escalations', type: 'list', help: '', max: 8, fields: [{ name: 'severity', type: 'enum', help: '', required: true, enum: ['major', 'critical'] }, { name: 'after', type: 'duration', help: '' }] },
+]);
+
+describe('form errors', () => {
+  it('uses the editor checks of the spec: durations, numbers, required fields, list items', () => {
+    const e = formErrors(joint, { name: 'r', condition: 'x > 1', duration: 'abc', samples: 0, escalations: [{ after: '5m' }] }, undefined, 'j');
+    expect(e.duration).toMatch(/want a duration/);
+    expect(e.samples).toBe('want at least 1');
+    expect(e['escalations[0].severity']).toBe('required');
+    expect(Object.keys(e)).toHaveLength(3);
+  });
+  it('adds the server problems of the node, by field, in the server notation; local checks win', () => {
+    const problems = [
+      { severity: 'error' as const, node: 'j', field: 'condition', message: 'syntax error' },
+      { severity: 'error' as const, node: 'j', field: 'duration', message: 'server says bad' },
+      { severity: 'warning' as const, node: 'j', field: 'name', message: 'odd' },
+      { severity: 'error' as const, node: 'other', field: 'path', message: 'must not be empty' },
+    ];
+    const e = formErrors(joint, { name: 'r', condition: 'x >', duration: 'abc' }, problems, 'j');
+    expect(e).toEqual({ condition: 'syntax error', duration: expect.stringMatching(/want a duration/) as string });
+    expect(otherNodeErrors(problems, 'j').map((p) => p.node)).toEqual(['other']);
+  });
+  it('a valid configuration has none', () => {
+    expect(formErrors(joint, { name: 'r', condition: 'x > 1', duration: '30s', escalations: [{ severity: 'critical', after: '5m' }] }, [], 'j')).toEqual({});
+  });
+  it('maps problems of one node by field path', () => {
     expect(
       nodeErrors(
         [
           { severity: 'error', node: 'a', field: 'rules[0].name', message: 'must not be empty' },
+          { severity: 'error', node: 'a', field: 'rules[0].name', message: 'too short' },
           { severity: 'warning', node: 'a', field: 'tick', message: 'odd' },
           { severity: 'error', node: 'b', field: 'x', message: 'other node' },
           { severity: 'error', node: 'a', message: 'whole node' },
         ],
         'a',
       ),
-    ).toEqual({ 'rules.0.name': 'must not be empty', '': 'whole node' });
+    ).toEqual({ 'rules[0].name': 'must not be empty; too short', '': 'whole node' });
+  });
+  it('names paths plainly and for data-field attributes', () => {
+    expect(dataField('rules[0].condition.rules[12].value')).toBe('rules.0.condition.rules.12.value');
+    expect(labelOfPath('rules[0].condition.rules[1].value')).toBe('Rule 1 › Condition › Rule 2 › Threshold');
+    expect(labelOfPath('duration')).toBe('Must hold for');
+    expect(labelOfPath('')).toBe('The node');
+  });
+});
+
+describe('deploy plan', () => {
+  it('deploys on save only when the latest version is the deployed one', () => {
+    expect(deployPlan(3, 0)).toEqual({ kind: 'notDeployed' });
+    expect(deployPlan(3, undefined)).toEqual({ kind: 'notDeployed' });
+    expect(deployPlan(3, 3)).toEqual({ kind: 'same', deployed: 3 });
+    expect(deployPlan(3, 2)).toEqual({ kind: 'ahead', deployed: 2, latest: 3 });
+  });
+  it('says plainly that the latest version has undeployed changes', () => {
+    expect(aheadNotice({ deployed: 2, latest: 3 })).toMatch(/^Version 3 has changes not deployed yet \(deployed: version 2\)\./);
+  });
+});
+
+describe('notDeployedText', () => {
+  it('says once which version keeps running', () => {
+    const t = notDeployedText(3, 'deploy flow "j" version 3: the flow has errors; the running version keeps running', 2);
+    expect(t).toBe('Saved as version 3, but not deployed: deploy flow "j" version 3: the flow has errors; the running version keeps running.');
+    expect(t.match(/keeps running/g)).toHaveLength(1);
+    expect(notDeployedText(4, 'the engine is stopping.', 2)).toBe('Saved as version 4, but not deployed: the engine is stopping. Version 2 keeps running.');
   });
 });

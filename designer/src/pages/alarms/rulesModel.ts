@@ -1,9 +1,14 @@
 // Pure logic of the alarm rules page: find the alarm nodes of all flows,
-// edit a node's configuration by path, and read what a backtest chart
-// needs (the signals and thresholds a configuration uses).
-import type { FieldSpec, FlowNode, FlowVersionAnswer, NodeSpec } from '../../api/flowdocs';
+// plain labels and which condition fields apply, the field errors to show
+// (the editor's spec checks, form.ts, plus the server's problems), what a
+// save may deploy, the outcome sentence, and what a backtest chart needs
+// (the signals and thresholds a configuration uses). Paths are in the
+// server's notation ("rules[0].condition.rules[1].value"), as form.ts has them.
+import type { FlowNode, FlowVersionAnswer } from '../../api/flowdocs';
+import type { FieldSpec, NodeSpec } from '../../api/nodes';
+import type { Problem } from '../../api/types';
+import { checkConfig, getPath } from '../../editor/form';
 
-export type Path = (string | number)[];
 export type Json = unknown;
 
 export interface AlarmNodeRef {
@@ -34,41 +39,6 @@ export function collectAlarmNodes(flows: FlowVersionAnswer[], specs: Map<string,
     }
   }
   return out.sort((a, b) => a.flowName.localeCompare(b.flowName) || (a.node.name ?? a.nodeId).localeCompare(b.node.name ?? b.nodeId));
-}
-
-export function getAt(v: Json, path: Path): Json {
-  let cur = v;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string | number, Json>)[p];
-  }
-  return cur;
-}
-
-/**
- * setAt returns a copy of root with value at path (copying only the
- * containers on the path); undefined deletes an object key.
- */
-export function setAt(root: Json, path: Path, value: Json): Json {
-  if (path.length === 0) return value;
-  const [head, ...rest] = path as [string | number, ...Path];
-  if (typeof head === 'number') {
-    const arr = Array.isArray(root) ? [...root] : [];
-    arr[head] = setAt(arr[head], rest, value);
-    return arr;
-  }
-  const obj: Record<string, Json> = root !== null && typeof root === 'object' && !Array.isArray(root) ? { ...(root as Record<string, Json>) } : {};
-  const next = setAt(obj[head], rest, value);
-  if (next === undefined) delete obj[head];
-  else obj[head] = next;
-  return obj;
-}
-
-/** removeAt returns a copy of root without the list item at path. */
-export function removeAt(root: Json, path: Path, index: number): Json {
-  const list = getAt(root, path);
-  if (!Array.isArray(list)) return root;
-  return setAt(root, path, list.filter((_, i) => i !== index));
 }
 
 /** sameJson compares two configurations as JSON (key order does not matter). */
@@ -161,19 +131,6 @@ export function itemTitle(listName: string, item: Json, index: number): string {
   return `${singular} ${index + 1}`;
 }
 
-/** newItem is a fresh list item: required enums at their first value, defaults of required fields. */
-export function newItem(fields: FieldSpec[] | undefined): Json {
-  const o: Record<string, Json> = {};
-  for (const f of fields ?? []) {
-    if (!f.required) continue;
-    if (f.type === 'enum' && f.enum?.length) o[f.name] = f.example ?? f.enum[0];
-    else if (f.type === 'object') o[f.name] = newItem(f.fields);
-    else if (f.type === 'list' && f.fields) o[f.name] = [newItem(f.fields)];
-    else if (f.default !== undefined) o[f.name] = f.default;
-  }
-  return o;
-}
-
 export interface SignalRef {
   /** the device, for a joint alarm's dev("id").signal; undefined: any device */
   device?: string;
@@ -188,10 +145,10 @@ export function signalsOf(nodeType: string, config: Json): SignalRef[] {
   };
   if (nodeType === 'jointAlarm') {
     const texts: string[] = [];
-    const c = getAt(config, ['condition']);
+    const c = getPath(config, 'condition');
     if (typeof c === 'string') texts.push(c);
-    const esc = getAt(config, ['escalations']);
-    if (Array.isArray(esc)) for (const e of esc) if (typeof getAt(e, ['condition']) === 'string') texts.push(getAt(e, ['condition']) as string);
+    const esc = getPath(config, 'escalations');
+    if (Array.isArray(esc)) for (const e of esc) if (typeof getPath(e, 'condition') === 'string') texts.push(getPath(e, 'condition') as string);
     const re = /dev\(\s*["']([^"']+)["']\s*\)\s*\.\s*([A-Za-z_$][\w$]*)/g;
     for (const t of texts) for (const m of t.matchAll(re)) add({ device: m[1]!, signal: m[2]! });
     return out;
@@ -217,7 +174,7 @@ export interface Threshold {
 /** thresholdsOf lists the fixed thresholds (value, low, high; not rates) of a threshold alarm's rules. */
 export function thresholdsOf(config: Json, rule?: string): Threshold[] {
   const out: Threshold[] = [];
-  const rules = getAt(config, ['rules']);
+  const rules = getPath(config, 'rules');
   if (!Array.isArray(rules)) return out;
   const walk = (v: Json, ruleName: string) => {
     if (Array.isArray(v)) return v.forEach((x) => walk(x, ruleName));
@@ -232,10 +189,10 @@ export function thresholdsOf(config: Json, rule?: string): Threshold[] {
     for (const [k, x] of Object.entries(o)) if (k === 'rules' || k === 'condition' || k === 'escalations') walk(x, ruleName);
   };
   for (const r of rules) {
-    const name = String(getAt(r, ['name']) ?? '');
+    const name = String(getPath(r, 'name') ?? '');
     if (rule && name !== rule) continue;
-    walk(getAt(r, ['condition']), name);
-    walk(getAt(r, ['escalations']), name);
+    walk(getPath(r, 'condition'), name);
+    walk(getPath(r, 'escalations'), name);
   }
   return out;
 }
@@ -245,18 +202,83 @@ export function saveComment(node: FlowNode): string {
   return `alarm rules: changed ${node.name ? `“${node.name}” (${node.id})` : node.id}`;
 }
 
-/** fieldKey turns a problem's field ("rules[0].condition.rules[1].value") into a form path key ("rules.0.condition.rules.1.value"). */
-export function fieldKey(field: string): string {
-  return field.replace(/\[(\d+)\]/g, '.$1').replace(/^\./, '');
+/** dataField is a path in the dotted form of the form's data-field attributes ("rules.0.condition.rules.1.value"). */
+export function dataField(path: string): string {
+  return path.replace(/\[(\d+)\]/g, '.$1').replace(/^\./, '');
 }
 
-/** nodeErrors maps the error problems of one node to form path keys ("" for the node as a whole). */
-export function nodeErrors(problems: { severity: string; node?: string; field?: string; message: string }[] | undefined, nodeId: string): Record<string, string> {
+/** nodeErrors maps the error problems of one node to field paths ("" for the node as a whole). */
+export function nodeErrors(problems: Pick<Problem, 'severity' | 'node' | 'field' | 'message'>[] | undefined, nodeId: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of problems ?? []) {
     if (p.node !== nodeId || p.severity !== 'error') continue;
-    const k = p.field ? fieldKey(p.field) : '';
+    const k = p.field ?? '';
     out[k] = out[k] ? `${out[k]}; ${p.message}` : p.message;
   }
   return out;
+}
+
+/**
+ * formErrors are the errors to show on a node's form: the editor's checks of
+ * the configuration against the spec (form.ts), and the server's problems of
+ * that node for the fields the local checks find nothing wrong with.
+ */
+export function formErrors(spec: NodeSpec, config: Json, serverProblems: Problem[] | undefined, nodeId: string): Record<string, string> {
+  const local = checkConfig(spec, (config ?? {}) as Record<string, unknown>);
+  return { ...nodeErrors(serverProblems, nodeId), ...local };
+}
+
+/** otherNodeErrors are the error problems of a flow that are not about nodeId (other nodes, connections, the flow). */
+export function otherNodeErrors(problems: Problem[] | undefined, nodeId: string): Problem[] {
+  return (problems ?? []).filter((p) => p.severity === 'error' && p.node !== nodeId);
+}
+
+/** labelOfPath is a plain name for a field path ("rules[0].condition.rules[1].value" → "Rule 1 › Condition › Rule 2 › Threshold"). */
+export function labelOfPath(path: string): string {
+  if (path === '') return 'The node';
+  const parts: string[] = [];
+  for (const seg of path.split('.')) {
+    const m = /^([^[]*)((?:\[\d+\])*)$/.exec(seg);
+    if (!m) {
+      parts.push(labelOf(seg));
+      continue;
+    }
+    const idx = [...(m[2] ?? '').matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]));
+    if (idx.length === 0) parts.push(labelOf(m[1] ?? seg));
+    else for (const i of idx) parts.push(`${labelOf(m[1] ?? '').replace(/s$/, '')} ${i + 1}`);
+  }
+  return parts.join(' › ');
+}
+
+/**
+ * DeployPlan says what a save on the rules page may deploy. The page edits
+ * the latest version; when that is not the deployed one, deploying the new
+ * version would also put the latest version's other changes live, so the
+ * user must choose that explicitly.
+ */
+export type DeployPlan =
+  | { kind: 'notDeployed' }
+  | { kind: 'same'; deployed: number }
+  | { kind: 'ahead'; deployed: number; latest: number };
+
+export function deployPlan(latest: number, deployedVersion: number | undefined): DeployPlan {
+  const d = deployedVersion ?? 0;
+  if (d <= 0) return { kind: 'notDeployed' };
+  if (d === latest) return { kind: 'same', deployed: d };
+  return { kind: 'ahead', deployed: d, latest };
+}
+
+/** aheadNotice is the plain sentence for a flow whose latest version is not the deployed one. */
+export function aheadNotice(p: { deployed: number; latest: number }): string {
+  return `Version ${p.latest} has changes not deployed yet (deployed: version ${p.deployed}). Saving here builds on version ${p.latest}, so deploying would put those changes live too.`;
+}
+
+/**
+ * notDeployedText is the outcome of a save whose deploy the server refused:
+ * the server's reason once, and which version keeps running said once.
+ */
+export function notDeployedText(version: number, reason: string, running: number): string {
+  const r = reason.replace(/[.\s]+$/, '');
+  const keeps = /keeps running/i.test(r) ? '' : running > 0 ? ` Version ${running} keeps running.` : '';
+  return `Saved as version ${version}, but not deployed: ${r}.${keeps}`;
 }

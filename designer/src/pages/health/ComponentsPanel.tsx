@@ -1,8 +1,19 @@
 import type { HealthAnswer } from '../../api/health';
-import { ErrorNote, Loading } from '../common/ui';
+import { ErrorNote } from '../common/ui';
 import { toneOf } from './healthModel';
 
+// The table keeps its place while /healthz loads (no layout jump): as many
+// placeholder rows as the server had components last time (2 by default).
+const COUNT_KEY = 'sluice.health.components';
+
+function lastCount(): number {
+  const n = Number(sessionStorage.getItem(COUNT_KEY));
+  return Number.isInteger(n) && n > 0 && n < 50 ? n : 2;
+}
+
 export function ComponentsPanel({ health, error, loading }: { health: HealthAnswer | undefined; error: unknown; loading: boolean }) {
+  const count = health ? Math.max(1, Object.keys(health.components ?? {}).length) : 0;
+  if (count > 0) sessionStorage.setItem(COUNT_KEY, String(count));
   return (
     <section className="card" aria-label="Server">
       <div className="panel-head">
@@ -10,7 +21,7 @@ export function ComponentsPanel({ health, error, loading }: { health: HealthAnsw
         {health && <span className={`tone tone-${health.status === 'ok' ? 'ok' : 'error'}`} data-testid="server-status">{health.status}</span>}
       </div>
       <ErrorNote error={error} />
-      {!health && loading && <Loading what="the server health" />}
+      {!health && loading && <Placeholder rows={lastCount()} />}
       {health && (
         <table>
           <thead>
@@ -38,5 +49,28 @@ export function ComponentsPanel({ health, error, loading }: { health: HealthAnsw
         </table>
       )}
     </section>
+  );
+}
+
+function Placeholder({ rows }: { rows: number }) {
+  return (
+    <table aria-busy="true">
+      <thead>
+        <tr>
+          <th scope="col">Component</th>
+          <th scope="col">State</th>
+          <th scope="col">Details</th>
+        </tr>
+      </thead>
+      <tbody>
+        {Array.from({ length: rows }, (_, i) => (
+          <tr key={i}>
+            <td colSpan={3} className="muted">
+              {i === 0 ? <span className="loading" role="status" aria-live="polite">Loading the server health…</span> : '\u00a0'}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

@@ -4,7 +4,7 @@ import type { FlowSummary } from '../../api/flowdocs';
 import { href } from '../../app/router';
 import { formatTime } from '../common/time';
 import { errorText } from '../common/ui';
-import { formatRate, partRows, worstTone, type Rates } from './healthModel';
+import { failingParts, formatRate, partRows, worstTone, type Rates } from './healthModel';
 
 export interface FlowRow {
   summary: FlowSummary;
@@ -37,6 +37,7 @@ export function FlowHealthTable({ rows }: { rows: FlowRow[] }) {
           const st = status?.stats;
           const parts = partRows(st);
           const tone = error ? 'error' : status && !status.deployed ? 'error' : worstTone(parts);
+          const failing = failingParts(parts);
           const isOpen = open[f.id] ?? tone === 'error';
           return (
             <Fragment key={f.id}>
@@ -45,6 +46,12 @@ export function FlowHealthTable({ rows }: { rows: FlowRow[] }) {
                 <td>
                   <span className={`tone tone-${tone}`}>{error ? 'status unavailable' : status?.deployed ? (tone === 'error' ? 'errors' : tone === 'warn' ? 'warnings' : 'running') : 'not running'}</span>
                   {error && <div className="field-error small" role="alert">{errorText(error)}</div>}
+                  {!error && failing.length > 0 && (
+                    <div className="flow-problem field-error small" data-testid="flow-problem">
+                      {failing[0]!.kind} <strong>{failing[0]!.id}</strong> {failing[0]!.state}: {failing[0]!.lastError}
+                      {failing.length > 1 ? ` (and ${failing.length - 1} more)` : ''}
+                    </div>
+                  )}
                 </td>
                 <td className="num">{status?.version ?? f.deployedVersion}{status && status.latestVersion > (status.version ?? 0) ? <span className="muted small"> (latest {status.latestVersion})</span> : null}</td>
                 <td className="num">{st?.inFlight ?? '—'}</td>
@@ -71,7 +78,7 @@ export function FlowHealthTable({ rows }: { rows: FlowRow[] }) {
                         <li key={`${p.kind}/${p.id}`} data-part-id={p.id}>
                           <span className={`tone tone-${p.tone}`}>{p.state || 'unknown'}</span> <strong>{p.id}</strong> <span className="muted">({p.kind})</span>{' '}
                           <span className="small">{p.counters.map(([k, v]) => `${k} ${v}`).join(' · ')}</span>
-                          {p.lastError && <div className="field-error small">last error: {p.lastError}</div>}
+                          {p.lastError && <div className={p.tone === 'error' ? 'field-error small' : 'muted small'}>last error: {p.lastError}</div>}
                         </li>
                       ))}
                     </ul>

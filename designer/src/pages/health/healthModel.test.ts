@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FlowStats } from '../../api/health';
-import { formatRate, partRows, rates, sampleOf, toneOf, worstTone } from './healthModel';
+import { failingParts, formatRate, partRows, rates, sampleOf, toneOf, worstTone } from './healthModel';
 
 const stats = (over: Partial<FlowStats> = {}): FlowStats => ({ flowId: 'f', version: 1, since: 's', inFlight: 0, processed: 0, failed: 0, timedOut: 0, rejected: 0, ...over });
 
@@ -38,15 +38,28 @@ describe('parts', () => {
         nodes: { ts: { state: 'ok', accepted: 3, written: 3, failures: 0, lastWriteMs: 0.4 }, sql: { state: 'retrying', lastError: 'connection refused' } },
       }),
     );
-    expect(rows.map((r) => `${r.kind}:${r.id}:${r.tone}`)).toEqual(['source:in:warn', 'node:sql:warn', 'node:ts:ok']);
+    expect(rows.map((r) => `${r.kind}:${r.id}:${r.tone}`)).toEqual(['source:in:warn', 'node:sql:error', 'node:ts:ok']);
     expect(rows[0]!.counters).toEqual([['messages', 3], ['errors', 1], ['bytes', 54]]);
     expect(rows[0]!.lastError).toBe('bad token');
-    expect(worstTone(rows)).toBe('warn');
+    expect(worstTone(rows)).toBe('error');
+    expect(failingParts(rows).map((r) => r.id)).toEqual(['sql']);
+  });
+  it('counts a source retrying because it cannot connect as an error, shown first', () => {
+    const rows = partRows(
+      stats({
+        sources: { mq: { state: 'retrying', messages: 0, errors: 7, lastError: 'dial tcp 127.0.0.1:1: connection refused' } },
+        nodes: { a: { state: 'retrying', lastError: 'timeout' }, b: { state: 'retrying' } },
+      }),
+    );
+    expect(rows.map((r) => `${r.id}:${r.tone}`)).toEqual(['a:error', 'b:warn', 'mq:error']);
+    expect(failingParts(rows).map((r) => r.id)).toEqual(['mq', 'a']);
   });
   it('classifies states', () => {
     expect(toneOf('error')).toBe('error');
     expect(toneOf('connected')).toBe('ok');
     expect(toneOf('reconnecting')).toBe('warn');
+    expect(toneOf('reconnecting', 'refused')).toBe('error');
+    expect(toneOf('listening', 'bad token once')).toBe('warn');
     expect(toneOf('stopped')).toBe('idle');
     expect(worstTone([])).toBe('idle');
   });

@@ -49,11 +49,16 @@ const OK = ['ok', 'listening', 'connected', 'running', 'polling', 'started', 're
 const WARN = ['retrying', 'reconnecting', 'connecting', 'degraded', 'spooling', 'backoff', 'starting', 'draining'];
 const IDLE = ['stopped', 'idle', 'closed'];
 
-/** toneOf classifies a source's or node's state (and its recent error). */
+/**
+ * toneOf classifies a source's or node's state (and its recent error): a
+ * part that is retrying (or reconnecting …) because of an error cannot do
+ * its work — a source that cannot connect brings in nothing — so it counts
+ * as an error, not a warning.
+ */
 export function toneOf(state: string | undefined, lastError?: string): Tone {
   const s = (state ?? '').toLowerCase();
   if (s === 'error' || s === 'failed' || s === 'down') return 'error';
-  if (WARN.includes(s)) return 'warn';
+  if (WARN.includes(s)) return lastError ? 'error' : 'warn';
   if (OK.includes(s)) return lastError ? 'warn' : 'ok';
   if (IDLE.includes(s)) return 'idle';
   return lastError ? 'warn' : 'idle';
@@ -90,6 +95,11 @@ export function partRows(stats: FlowStats | undefined): PartRow[] {
     ...Object.entries(stats.sources ?? {}).map(([id, p]) => row(id, 'source', p, SOURCE_COUNTERS)),
     ...Object.entries(stats.nodes ?? {}).map(([id, p]) => row(id, 'node', p, NODE_COUNTERS)),
   ].sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** failingParts are the parts in error with a last error to show, worst first (sources before nodes). */
+export function failingParts(parts: PartRow[]): PartRow[] {
+  return parts.filter((p) => p.tone === 'error' && p.lastError).sort((a, b) => (a.kind === b.kind ? a.id.localeCompare(b.id) : a.kind === 'source' ? -1 : 1));
 }
 
 /** worstTone is the flow's overall tone: its worst part. */
