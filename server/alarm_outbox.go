@@ -65,28 +65,78 @@ type outbox struct {
 	// checkBelow: changes below it were queued by an earlier process,
 	// which may have written them before it stopped.
 	checkBelow uint64
-	oldest     time.Time
 	running    bool // the drain goroutine runs
 	closed     bool
 	stop       chan struct{}
 	done       chan struct{}
-	// stopWith is the server's stop channel: the server's shutdown ends
-	// the drain too.
-	stopWith <-chan struct{}
 
-	depth    atomic.Int64
+	// lanes order the changes of each alarm (key alarmLaneKey) on their
+	// way to the records store or the outbox.
+	lanesMu sync.Mutex
+	lanes   map[string]*alarmLane
+
+	// Read without mu, by Health and Collect: enqueue holds mu across a
+	// write of the outbox.
+	depth atomic.Int64
+	// oldest is when the oldest queued change was queued (Unix ns; 0: none
+	// or queued by an earlier process).
+	oldest   atomic.Int64
 	retries  atomic.Uint64
 	replayed atomic.Uint64
 	dropped  atomic.Uint64
 	lastErr  atomic.Value // string
 }
 
+// alarmLane serialises the changes of one alarm: a change holds its
+// alarm's lane from the choice between the records store and the outbox
+// until it is written or queued, so that a later change of the alarm can
+// neither overtake it on the direct path nor be written while it waits to
+// be queued.
+type alarmLane struct {
+	mu   sync.Mutex
+	refs int // changes holding or waiting for the lane (under outbox.lanesMu)
+}
+
+func alarmLaneKey(c alarm.Change) string {
+	tenant := c.Tenant
+	if tenant == "" {
+		tenant = store.DefaultTenant
+	}
+	return tenant + "\x00" + c.Event.AlarmID
+}
+
+// takeLane waits for the lane of c's alarm and returns its release. The
+// wait is bounded: the change ahead takes at most DirectTimeout plus one
+// outbox write.
+func (ob *outbox) takeLane(c alarm.Change) (release func()) {
+	key := alarmLaneKey(c)
+	ob.lanesMu.Lock()
+	l := ob.lanes[key]
+	if l == nil {
+		l = &alarmLane{}
+		ob.lanes[key] = l
+	}
+	l.refs++
+	ob.lanesMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		ob.lanesMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(ob.lanes, key)
+		}
+		ob.lanesMu.Unlock()
+	}
+}
+
 // NewDurableAlarmRecorder returns a recorder over repo that never loses a
 // change the repository cannot take: it queues it in the outbox (a table of
 // the system database, kv) and replays the outbox in order, with
 // exponential backoff, from a goroutine it owns. Changes that wait from an
-// earlier process are replayed at once. Close stops the goroutine; so does
-// the shutdown of the server that uses the recorder.
+// earlier process are replayed at once. Close stops the goroutine and waits
+// for it: whoever makes the recorder closes it, after the last change is
+// recorded and before kv closes (Server.Shutdown closes the recorder the
+// engine uses after draining the engine, before it closes the store).
 func NewDurableAlarmRecorder(ctx context.Context, repo store.AlarmRepo, kv store.KVRepo, log *slog.Logger, opts AlarmRecorderOptions) (*AlarmRecorder, error) {
 	if kv == nil {
 		return nil, errors.New("alarm recorder: no outbox store")
@@ -101,7 +151,7 @@ func NewDurableAlarmRecorder(ctx context.Context, repo store.AlarmRepo, kv store
 		opts.RetryMax = max(defaultAlarmRetryMax, opts.RetryMin)
 	}
 	r := NewAlarmRecorder(repo, log)
-	ob := &outbox{kv: kv, opts: opts, stop: make(chan struct{})}
+	ob := &outbox{kv: kv, opts: opts, stop: make(chan struct{}), lanes: map[string]*alarmLane{}}
 	kvs, err := kv.KVList(ctx, alarmOutboxPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("alarm recorder: read the outbox: %w", err)
@@ -161,17 +211,6 @@ func (r *AlarmRecorder) Close() error {
 	return nil
 }
 
-// stopWith makes the shutdown of a server (its stop channel) stop the
-// drain as Close does, without waiting.
-func (r *AlarmRecorder) stopWith(ch <-chan struct{}) {
-	if r.outbox == nil {
-		return
-	}
-	r.outbox.mu.Lock()
-	r.outbox.stopWith = ch
-	r.outbox.mu.Unlock()
-}
-
 // permanentAlarmError is an error the records store will answer again:
 // retrying cannot help.
 func permanentAlarmError(err error) bool {
@@ -180,9 +219,15 @@ func permanentAlarmError(err error) bool {
 
 // recordDurably is RecordAlarm with an outbox: straight to the repository
 // while the outbox is empty, else (or when the repository fails) behind
-// the queued changes.
+// the queued changes. The changes of one alarm keep their order: each
+// waits for the alarm's change before it to be written or queued (its
+// lane). The outbox is empty only when no earlier change of the alarm
+// waits in it, since a queued change counts in depth from the moment it
+// is queued, under the lane, until the drain has written it.
 func (r *AlarmRecorder) recordDurably(ctx context.Context, c alarm.Change) error {
 	ob := r.outbox
+	release := ob.takeLane(c)
+	defer release() // after publishing: the stream shows an alarm's changes in order too
 	attempts := 0
 	if ob.depth.Load() == 0 {
 		dctx, cancel := context.WithTimeout(ctx, ob.opts.DirectTimeout)
@@ -221,7 +266,7 @@ func (r *AlarmRecorder) enqueue(ctx context.Context, c alarm.Change, attempts in
 		return fmt.Errorf("queue in the outbox: %w", err)
 	}
 	if ob.tail == ob.head {
-		ob.oldest = time.Now()
+		ob.oldest.Store(time.Now().UnixNano())
 	}
 	ob.tail++
 	ob.depth.Add(1)
@@ -235,30 +280,18 @@ func outboxKey(seq uint64) string { return fmt.Sprintf("%s%020d", alarmOutboxPre
 // stopped. Call with outbox.mu held.
 func (r *AlarmRecorder) startDrain() {
 	ob := r.outbox
-	if ob.running || ob.closed || closedChan(ob.stopWith) {
+	if ob.running || ob.closed {
 		return
 	}
 	ob.running = true
 	ob.done = make(chan struct{})
-	go r.drain(ob.stop, ob.stopWith, ob.done)
-}
-
-func closedChan(ch <-chan struct{}) bool {
-	if ch == nil {
-		return false
-	}
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
+	go r.drain(ob.stop, ob.done)
 }
 
 // drain replays the outbox in order until it is empty or the recorder
 // stops; a failed change is retried, after a backoff doubling from RetryMin
 // to RetryMax, before anything behind it.
-func (r *AlarmRecorder) drain(stop, stopWith <-chan struct{}, done chan struct{}) {
+func (r *AlarmRecorder) drain(stop <-chan struct{}, done chan struct{}) {
 	ob := r.outbox
 	// A stop also ends the attempt in flight.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -267,7 +300,6 @@ func (r *AlarmRecorder) drain(stop, stopWith <-chan struct{}, done chan struct{}
 		defer close(watched)
 		select {
 		case <-stop:
-		case <-stopWith:
 		case <-ctx.Done():
 		}
 		cancel()
@@ -286,13 +318,12 @@ func (r *AlarmRecorder) drain(stop, stopWith <-chan struct{}, done chan struct{}
 		case <-t.C:
 			return true
 		case <-stop:
-		case <-stopWith:
 		}
 		return false
 	}
 	for {
 		ob.mu.Lock()
-		if ob.head == ob.tail || closedChan(stop) || closedChan(stopWith) {
+		if ob.head == ob.tail || ob.closed {
 			ob.running = false
 			ob.mu.Unlock()
 			return
@@ -318,7 +349,7 @@ func (r *AlarmRecorder) drain(stop, stopWith <-chan struct{}, done chan struct{}
 		ob.depth.Add(-1)
 		empty := ob.head == ob.tail
 		if empty {
-			ob.oldest = time.Time{}
+			ob.oldest.Store(0)
 		}
 		ob.mu.Unlock()
 		ob.replayed.Add(1)
@@ -417,24 +448,23 @@ func alarmOf(c alarm.Change) store.Alarm {
 }
 
 // Health reports the outbox for GET /healthz components: its depth, the
-// age of its oldest change and the last error of the records store.
+// age of its oldest change and the last error of the records store. It
+// never waits (it reads atomics), even while a change is being queued.
 func (r *AlarmRecorder) Health() map[string]any {
 	ob := r.outbox
 	if ob == nil {
 		return nil
 	}
-	st := map[string]any{"state": "ok", "depth": ob.depth.Load()}
-	ob.mu.Lock()
-	oldest := ob.oldest
-	ob.mu.Unlock()
-	if d := ob.depth.Load(); d > 0 {
+	depth := ob.depth.Load()
+	st := map[string]any{"state": "ok", "depth": depth}
+	if depth > 0 {
 		st["state"] = "retrying"
-		if !oldest.IsZero() {
-			st["oldest"] = oldest.UTC()
+		if oldest := ob.oldest.Load(); oldest != 0 {
+			st["oldest"] = time.Unix(0, oldest).UTC()
 		}
-	}
-	if e, ok := ob.lastErr.Load().(string); ok && ob.depth.Load() > 0 {
-		st["lastError"] = e
+		if e, ok := ob.lastErr.Load().(string); ok {
+			st["lastError"] = e
+		}
 	}
 	return map[string]any{"alarmOutbox": st}
 }

@@ -8,9 +8,13 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/nodes/alarm"
 	"github.com/sluicehq/sluice/store"
 	"github.com/sluicehq/sluice/store/mongostore"
@@ -334,4 +338,263 @@ func TestAlarmNodeThroughMongoDBOutage(t *testing.T) {
 			t.Errorf("alarm of %s: %s, history %v", a.DeviceID, a.Status, kinds)
 		}
 	}
+}
+
+// switchRepo is a real alarm repository that can be taken down on demand:
+// a write or a history read that starts while it is down hangs until its
+// context ends, then fails (lag later: a slow driver); one that starts
+// while it is up goes through.
+type switchRepo struct {
+	store.AlarmRepo
+	down atomic.Bool
+	lag  time.Duration
+	// hung receives (without blocking) when a call starts hanging.
+	hung chan struct{}
+}
+
+func newSwitchRepo(repo store.AlarmRepo) *switchRepo {
+	return &switchRepo{AlarmRepo: repo, hung: make(chan struct{}, 1)}
+}
+
+func (r *switchRepo) hang(ctx context.Context) error {
+	select {
+	case r.hung <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	if r.lag > 0 {
+		time.Sleep(r.lag)
+	}
+	return fmt.Errorf("records store down: %w", ctx.Err())
+}
+
+func (r *switchRepo) RecordAlarm(ctx context.Context, a store.Alarm, h store.AlarmHistoryEntry) (store.Alarm, error) {
+	if r.down.Load() {
+		return store.Alarm{}, r.hang(ctx)
+	}
+	return r.AlarmRepo.RecordAlarm(ctx, a, h)
+}
+
+func (r *switchRepo) AlarmHistory(ctx context.Context, tenant, id string) ([]store.AlarmHistoryEntry, error) {
+	if r.down.Load() {
+		return nil, r.hang(ctx)
+	}
+	return r.AlarmRepo.AlarmHistory(ctx, tenant, id)
+}
+
+// waitHung waits until a call to repo hangs.
+func waitHung(t *testing.T, repo *switchRepo) {
+	t.Helper()
+	select {
+	case <-repo.hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call reached the records store")
+	}
+}
+
+// TestAlarmOutboxKeepsTheOrderOfAnAlarm: change 2 of an alarm waits for
+// the records store, which is down, and goes to the outbox; change 3 of
+// the same alarm (a timer tick racing a sample), made meanwhile and with
+// the store back up, must not overtake it: the history is 1, 2, 3 and the
+// alarm ends as change 3 left it.
+func TestAlarmOutboxKeepsTheOrderOfAnAlarm(t *testing.T) {
+	db := openSystemDB(t, t.TempDir())
+	repo := newSwitchRepo(db.Alarms())
+	rec, err := NewDurableAlarmRecorder(context.Background(), repo, db.KV(), slog.New(slog.DiscardHandler),
+		AlarmRecorderOptions{DirectTimeout: 300 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rec.Close() })
+	all := []alarm.Change{alarmChange("a", 1, false), alarmChange("a", 2, false), alarmChange("a", 3, true)}
+	if err := rec.RecordAlarm(context.Background(), all[0]); err != nil {
+		t.Fatal(err)
+	}
+	repo.down.Store(true)
+	second := make(chan error, 1)
+	go func() { second <- rec.RecordAlarm(context.Background(), all[1]) }()
+	waitHung(t, repo)
+	repo.down.Store(false)
+	if err := rec.RecordAlarm(context.Background(), all[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, rec)
+	want, status := historyOf(all)
+	checkHistories(t, db.Alarms(), want, status)
+}
+
+// TestShutdownStopsTheOutboxDrain: a server whose alarm recorder replays
+// an outbox left by an earlier process, into a records store that is
+// down, shuts down promptly: the drain has ended when Shutdown returns
+// (before the system database closed under it) and the outbox is intact
+// for the next start.
+func TestShutdownStopsTheOutboxDrain(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := []alarm.Change{alarmChange("q", 1, false), alarmChange("q", 2, false), alarmChange("r", 1, false)}
+	for i, c := range queued {
+		b, _ := json.Marshal(outboxEntry{Change: c})
+		if err := db.KV().KVPut(context.Background(), store.KV{Key: outboxKey(uint64(10 + i)), Value: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := newSwitchRepo(db.Alarms())
+	repo.down.Store(true)
+	repo.lag = 200 * time.Millisecond
+	log := slog.New(slog.DiscardHandler)
+	rec, err := NewDurableAlarmRecorder(context.Background(), repo, db.KV(), log, fastRetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHung(t, repo) // the drain runs from the start
+	mgr := engine.NewManager(engine.Options{Logger: log, DeadLetters: NewDeadLetterSink(db.DeadLetters(), log)})
+	mgr.Resources().Provide(alarm.RecorderKey, rec)
+	srv := New(Config{}, Deps{DB: db, Engine: mgr, Logger: log})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+	ob := rec.outbox
+	ob.mu.Lock()
+	done, running := ob.done, ob.running
+	ob.mu.Unlock()
+	select {
+	case <-done:
+	default:
+		t.Fatal("the outbox drain still runs after Shutdown returned")
+	}
+	if running {
+		t.Fatal("the outbox drain is marked running after Shutdown")
+	}
+
+	db2, err := store.Open(context.Background(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db2.Close() }()
+	kvs, err := db2.KV().KVList(context.Background(), alarmOutboxPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kvs) != len(queued) {
+		t.Fatalf("outbox after the shutdown: %d changes, want %d", len(kvs), len(queued))
+	}
+	for i, kv := range kvs {
+		var e outboxEntry
+		if err := json.Unmarshal(kv.Value, &e); err != nil || kv.Key != outboxKey(uint64(10+i)) || e.Change.Event.AlarmID != queued[i].Event.AlarmID {
+			t.Fatalf("outbox entry %d after the shutdown: %s %s (%v)", i, kv.Key, kv.Value, err)
+		}
+	}
+}
+
+// BenchmarkAlarmRecorderDirect measures the fast path: changes of 16
+// alarms, from parallel goroutines, straight to the records store
+// (SQLite).
+func BenchmarkAlarmRecorderDirect(b *testing.B) {
+	db, err := store.Open(context.Background(), b.TempDir(), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	rec, err := NewDurableAlarmRecorder(context.Background(), db.Alarms(), db.KV(), nil, AlarmRecorderOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = rec.Close() }()
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(n.Add(1))
+			if err := rec.RecordAlarm(context.Background(), alarmChange(fmt.Sprint("b", i%16), i/16+1, false)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if rec.OutboxDepth() != 0 {
+		b.Fatal("changes went to the outbox")
+	}
+}
+
+// gatedKV is the system database's key-value table whose writes wait, while
+// gate is set, until it is closed (a slow disk).
+type gatedKV struct {
+	store.KVRepo
+	gate    atomic.Pointer[chan struct{}]
+	waiting chan struct{}
+}
+
+func (k *gatedKV) KVPut(ctx context.Context, kv store.KV) error {
+	if g := k.gate.Load(); g != nil {
+		k.waiting <- struct{}{}
+		select {
+		case <-*g:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return k.KVRepo.KVPut(ctx, kv)
+}
+
+// TestAlarmOutboxHealthDoesNotWait: /healthz's view of the outbox answers
+// at once while a change is being written to the outbox (slowly).
+func TestAlarmOutboxHealthDoesNotWait(t *testing.T) {
+	db := openSystemDB(t, t.TempDir())
+	repo := newSwitchRepo(db.Alarms())
+	kv := &gatedKV{KVRepo: db.KV(), waiting: make(chan struct{}, 1)}
+	rec, err := NewDurableAlarmRecorder(context.Background(), repo, kv, nil,
+		AlarmRecorderOptions{DirectTimeout: 50 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rec.Close() })
+	gate := make(chan struct{})
+	kv.gate.Store(&gate)
+	repo.down.Store(true)
+	recorded := make(chan error, 1)
+	go func() { recorded <- rec.RecordAlarm(context.Background(), alarmChange("h", 1, false)) }()
+	select {
+	case <-kv.waiting: // the change is being queued, under the outbox's lock
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change never reached the outbox")
+	}
+	answered := make(chan map[string]any, 1)
+	go func() { answered <- rec.Health() }()
+	waited := false
+	select {
+	case h := <-answered:
+		if st := h["alarmOutbox"].(map[string]any); st["state"] != "ok" || st["depth"] != int64(0) {
+			t.Errorf("health while queueing: %v", st)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("Health waited for the outbox write")
+		waited = true
+	}
+	kv.gate.Store(nil)
+	close(gate)
+	if err := <-recorded; err != nil {
+		t.Fatal(err)
+	}
+	if waited {
+		<-answered
+	}
+	if h := rec.Health()["alarmOutbox"].(map[string]any); h["state"] != "retrying" || h["depth"] != int64(1) || h["oldest"] == nil || h["lastError"] == nil {
+		t.Fatalf("health with a queued change: %v", h)
+	}
+	repo.down.Store(false)
+	waitDrained(t, rec)
+	checkHistories(t, db.Alarms(), map[string][]string{"h": {"created/condition/1"}}, map[string]string{"h": store.AlarmActive})
 }

@@ -152,8 +152,9 @@ func (s *Server) ensureAlarmRecorder() {
 	if s.engine == nil || s.db == nil {
 		return
 	}
-	// Acquired and never released: the recorder lives as long as the server.
-	v, _, err := s.engine.Resources().Acquire(alarm.RecorderKey, func() (any, func() error, error) {
+	// Acquired and never released: the recorder lives as long as the
+	// server, whose Shutdown closes it (closeAlarmRecorders).
+	_, _, err := s.engine.Resources().Acquire(alarm.RecorderKey, func() (any, func() error, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), alarmOutboxWriteTimeout)
 		defer cancel()
 		rec, err := NewDurableAlarmRecorder(ctx, s.alarms, s.db.KV(), s.log, AlarmRecorderOptions{})
@@ -161,16 +162,26 @@ func (s *Server) ensureAlarmRecorder() {
 			s.log.Error("alarm recorder without an outbox: changes the records store cannot take are lost", "err", err)
 			rec = NewAlarmRecorder(s.alarms, s.log)
 		}
+		s.ownAlarmRec = rec
 		return rec, nil, nil
 	})
 	if err != nil {
 		s.log.Error("alarm recorder not available", "err", err)
-		return
 	}
-	// The server's shutdown stops the recorder's outbox goroutine (what
-	// waits then is replayed at the next start).
-	if rec, ok := v.(*AlarmRecorder); ok {
-		rec.stopWith(s.stop)
+}
+
+// closeAlarmRecorders closes the alarm recorder the engine uses and the
+// one the server made (when another replaced it): their outbox drains stop
+// and are waited for. Shutdown calls it once the engine has drained (no
+// node records anything any more) and before the store closes; what waits
+// in an outbox is replayed at the next start.
+func (s *Server) closeAlarmRecorders() {
+	for _, rec := range []*AlarmRecorder{s.alarmRecorder(), s.ownAlarmRec} {
+		if rec != nil {
+			if err := rec.Close(); err != nil {
+				s.log.Warn("close the alarm recorder", "err", err)
+			}
+		}
 	}
 }
 

@@ -67,7 +67,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Deps are the parts the server serves. Shutdown drains Engine and closes DB.
+// Deps are the parts the server serves. Shutdown drains Engine, closes the
+// alarm recorder the engine uses (an *AlarmRecorder under alarm.RecorderKey:
+// its outbox drain stops) and closes DB.
 type Deps struct {
 	DB      *store.DB
 	Flows   *flows.Service
@@ -116,6 +118,9 @@ type Server struct {
 	traceWS fiber.Handler
 	// telemetry is the time-series store the telemetry API reads (may be nil).
 	telemetry timeseries.Reader
+	// ownAlarmRec is the alarm recorder the server made for the engine
+	// (nil when the engine had one): Shutdown closes it.
+	ownAlarmRec *AlarmRecorder
 
 	tickets tickets
 	ready   atomic.Bool
@@ -229,8 +234,9 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting requests and waits for the running ones (until
-// ctx ends), closes the trace streams, drains the engine and closes the
-// store. It is safe to call more than once.
+// ctx ends), closes the trace streams, drains the engine, closes the alarm
+// recorder (its outbox drain ends before the store closes under it) and
+// closes the store. It is safe to call more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.SetReady(false)
@@ -257,6 +263,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("shutdown engine: %w", err))
 			}
 		}
+		s.closeAlarmRecorders()
 		if s.db != nil {
 			if err := s.db.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store: %w", err))

@@ -165,7 +165,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	defer func() { _ = rec.Close() }() // the server's shutdown has stopped it already
+	// The server's Shutdown closes the recorder (its outbox drain stops)
+	// after the engine has drained and before the system database closes;
+	// until the server owns them, this does, before the deferred db.Close
+	// above (defers run in reverse order). Close is idempotent.
+	defer func() { _ = rec.Close() }()
 	mgr.Resources().Provide(alarm.RecorderKey, rec)
 	reg.MustRegister(rec)
 	// Statistics nodes record each run for GET /api/v1/stats.

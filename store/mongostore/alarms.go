@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +19,19 @@ import (
 // An alarm is a document of the alarms collection with _id {tenant, id};
 // each change is a document of alarm_history with _id {tenant, alarmId,
 // seq}, seq counting the alarm's changes (the alarm's histSeq).
+//
+// A change is two writes: the alarm (which counts the change in histSeq),
+// then its history entry. So that a change retried after the second write
+// failed does not count again (a gap in the history), the alarm keeps the
+// identity of the node's last change (lastChange, see changeID) and the
+// operators' changes since (opsSince): recording that change again writes
+// only its history entry, as change number histSeq-opsSince, or nothing
+// when it is there.
 type alarmRepo struct {
 	alarms, history *mongo.Collection
+	// failHistory, set by tests, fails a history insert (as a lost
+	// connection would) when it returns an error.
+	failHistory func() error
 }
 
 var _ store.AlarmRepo = (*alarmRepo)(nil)
@@ -49,6 +61,10 @@ type alarmDoc struct {
 	CreatedAt    *time.Time `bson:"createdAt"`
 	UpdatedAt    *time.Time `bson:"updatedAt"`
 	HistSeq      int64      `bson:"histSeq"`
+	// LastChange is the changeID of the node's last change, OpsSince the
+	// operators' changes after it (each counted in HistSeq too).
+	LastChange string `bson:"lastChange"`
+	OpsSince   int64  `bson:"opsSince"`
 }
 
 func (d alarmDoc) alarm() store.Alarm {
@@ -104,15 +120,33 @@ func checkAlarm(a store.Alarm) error {
 	return fmt.Errorf("alarm %s: severity %q: want one of %s: %w", a.ID, a.Severity, strings.Join(alarmSeverities, ", "), store.ErrInvalidAlarm)
 }
 
+// changeID identifies a change a node records: recording the same change
+// again (a retry) is not a new change.
+func changeID(a store.Alarm, h store.AlarmHistoryEntry) string {
+	v := "-"
+	if a.Value != nil {
+		v = strconv.FormatFloat(*a.Value, 'g', -1, 64)
+	}
+	return strings.Join([]string{h.Kind, h.Reason, a.Status, a.Severity, strconv.Itoa(max(a.Count, 1)),
+		strconv.FormatInt(a.Since, 10), strconv.FormatInt(a.Ts, 10), v}, "|")
+}
+
 // RecordAlarm implements store.AlarmRepo: it inserts a new alarm, or
 // updates the alarm's severity, value, signals, count and time, and its
 // status only while it is active (an operator's clear stays); then it
-// appends h to the history.
+// appends h to the history. The same change recorded again right after
+// (a retry: same kind, reason, status, severity, count, since, ts and
+// value) only completes its history entry if an earlier attempt failed
+// between the two writes.
 func (r *alarmRepo) RecordAlarm(ctx context.Context, a store.Alarm, h store.AlarmHistoryEntry) (store.Alarm, error) {
 	a.Tenant = tenantOr(a.Tenant)
 	if err := checkAlarm(a); err != nil {
 		return store.Alarm{}, fmt.Errorf("record alarm: %w", err)
 	}
+	if h.Kind == "" {
+		h.Kind = store.AlarmUpdated
+	}
+	id := changeID(a, h)
 	signals, err := jsonLike(a.Signals)
 	if err != nil || signals == nil {
 		signals = map[string]any{}
@@ -131,7 +165,7 @@ func (r *alarmRepo) RecordAlarm(ctx context.Context, a store.Alarm, h store.Alar
 		{Key: "ts", Value: a.Ts}, {Key: "ackedAt", Value: nil}, {Key: "ackedBy", Value: ""}, {Key: "ackComment", Value: ""},
 		{Key: "clearedAt", Value: cleared}, {Key: "clearedBy", Value: ""}, {Key: "clearComment", Value: ""},
 		{Key: "commandKey", Value: a.CommandKey}, {Key: "createdAt", Value: at}, {Key: "updatedAt", Value: at},
-		{Key: "histSeq", Value: int64(1)},
+		{Key: "histSeq", Value: int64(1)}, {Key: "lastChange", Value: id}, {Key: "opsSince", Value: int64(0)},
 	}...)
 	var stored alarmDoc
 	_, err = r.alarms.InsertOne(ctx, doc)
@@ -149,19 +183,31 @@ func (r *alarmRepo) RecordAlarm(ctx context.Context, a store.Alarm, h store.Alar
 		set := bson.D{
 			{Key: "severity", Value: a.Severity}, {Key: "value", Value: a.Value}, {Key: "signals", Value: toBSON(signals)},
 			{Key: "count", Value: max(a.Count, 1)}, {Key: "ts", Value: a.Ts}, {Key: "updatedAt", Value: at},
+			{Key: "lastChange", Value: id}, {Key: "opsSince", Value: int64(0)},
 		}
 		// While it is active, the node's status applies.
 		active := append(slices.Clone(set), bson.E{Key: "status", Value: a.Status})
 		if a.Status == store.AlarmCleared {
 			active = append(active, bson.E{Key: "clearedAt", Value: at})
 		}
-		filter := append(alarmKey(a.Tenant, a.ID), bson.E{Key: "status", Value: store.AlarmActive})
-		err = r.change(ctx, filter, active, &stored)
+		// Not when this change is the alarm's last one: a retry.
+		fresh := bson.E{Key: "lastChange", Value: bson.D{{Key: "$ne", Value: id}}}
+		count := bson.D{{Key: "histSeq", Value: int64(1)}}
+		err = r.change(ctx, append(alarmKey(a.Tenant, a.ID), bson.E{Key: "status", Value: store.AlarmActive}, fresh), active, count, &stored)
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			err = r.change(ctx, alarmKey(a.Tenant, a.ID), set, &stored)
+			err = r.change(ctx, append(alarmKey(a.Tenant, a.ID), fresh), set, count, &stored)
 		}
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			err = fmt.Errorf("removed meanwhile: %w", store.ErrNotFound)
+			err = r.alarms.FindOne(ctx, alarmKey(a.Tenant, a.ID)).Decode(&stored)
+			switch {
+			case errors.Is(err, mongo.ErrNoDocuments):
+				err = fmt.Errorf("removed meanwhile: %w", store.ErrNotFound)
+			case err == nil && stored.LastChange != id:
+				err = errors.New("changed meanwhile: try again")
+			case err == nil:
+				// Written before: this is its history entry, if missing.
+				stored.HistSeq -= stored.OpsSince
+			}
 		}
 		if err != nil {
 			return store.Alarm{}, fmt.Errorf("record alarm %s: %w", a.ID, err)
@@ -169,33 +215,36 @@ func (r *alarmRepo) RecordAlarm(ctx context.Context, a store.Alarm, h store.Alar
 	default:
 		return store.Alarm{}, fmt.Errorf("record alarm %s: %w", a.ID, err)
 	}
-	if h.Kind == "" {
-		h.Kind = store.AlarmUpdated
-	}
 	h.At = at
-	if err := r.addHistory(ctx, stored, h); err != nil {
+	if err := r.addHistory(ctx, stored, stored.HistSeq, h); err != nil {
 		return store.Alarm{}, fmt.Errorf("record alarm %s: %w", a.ID, err)
 	}
 	return stored.alarm(), nil
 }
 
-// change sets fields of the alarm filter matches, counts a change in its
-// histSeq and decodes the alarm as changed into out (mongo.ErrNoDocuments
-// when none matches).
-func (r *alarmRepo) change(ctx context.Context, filter, set bson.D, out *alarmDoc) error {
-	update := bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "histSeq", Value: int64(1)}}}}
+// change sets fields of the alarm filter matches, adds inc to its counters
+// (histSeq counts a change) and decodes the alarm as changed into out
+// (mongo.ErrNoDocuments when none matches).
+func (r *alarmRepo) change(ctx context.Context, filter, set, inc bson.D, out *alarmDoc) error {
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: inc}}
 	return r.alarms.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(out)
 }
 
 // addHistory appends h, completed from the alarm's stored state, as the
-// alarm's change number d.HistSeq.
-func (r *alarmRepo) addHistory(ctx context.Context, d alarmDoc, h store.AlarmHistoryEntry) error {
+// alarm's change number seq; an entry there already is kept (written
+// before).
+func (r *alarmRepo) addHistory(ctx context.Context, d alarmDoc, seq int64, h store.AlarmHistoryEntry) error {
 	if h.Value == nil {
 		h.Value = d.Value
 	}
+	if r.failHistory != nil {
+		if err := r.failHistory(); err != nil {
+			return fmt.Errorf("add history: %w", err)
+		}
+	}
 	_, err := r.history.InsertOne(ctx, bson.D{
-		{Key: "_id", Value: bson.D{{Key: "tenant", Value: d.Tenant}, {Key: "alarmId", Value: d.ID}, {Key: "seq", Value: d.HistSeq}}},
-		{Key: "tenant", Value: d.Tenant}, {Key: "alarmId", Value: d.ID}, {Key: "seq", Value: d.HistSeq},
+		{Key: "_id", Value: bson.D{{Key: "tenant", Value: d.Tenant}, {Key: "alarmId", Value: d.ID}, {Key: "seq", Value: seq}}},
+		{Key: "tenant", Value: d.Tenant}, {Key: "alarmId", Value: d.ID}, {Key: "seq", Value: seq},
 		{Key: "at", Value: date(h.At)}, {Key: "kind", Value: h.Kind}, {Key: "reason", Value: h.Reason},
 		{Key: "severity", Value: d.Severity}, {Key: "status", Value: d.Status}, {Key: "acknowledged", Value: d.Acknowledged},
 		{Key: "value", Value: h.Value}, {Key: "count", Value: d.Count}, {Key: "ts", Value: d.Ts},
@@ -230,7 +279,10 @@ func (r *alarmRepo) ClearAlarm(ctx context.Context, tenant, id, user, comment st
 func (r *alarmRepo) operate(ctx context.Context, tenant, id, what, kind, user, comment string, at time.Time, applies bson.E, set bson.D) (store.Alarm, bool, error) {
 	tenant = tenantOr(tenant)
 	var d alarmDoc
-	err := r.change(ctx, append(alarmKey(tenant, id), applies), set, &d)
+	// Counted in opsSince too: a retry of the node's last change finds its
+	// number below.
+	err := r.change(ctx, append(alarmKey(tenant, id), applies), set,
+		bson.D{{Key: "histSeq", Value: int64(1)}, {Key: "opsSince", Value: int64(1)}}, &d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		a, err := r.AlarmByID(ctx, tenant, id)
 		if err != nil {
@@ -241,7 +293,7 @@ func (r *alarmRepo) operate(ctx context.Context, tenant, id, what, kind, user, c
 	if err != nil {
 		return store.Alarm{}, false, fmt.Errorf("%s alarm %s: %w", what, id, err)
 	}
-	if err := r.addHistory(ctx, d, store.AlarmHistoryEntry{At: at, Kind: kind, Reason: "manual", By: user, Comment: comment}); err != nil {
+	if err := r.addHistory(ctx, d, d.HistSeq, store.AlarmHistoryEntry{At: at, Kind: kind, Reason: "manual", By: user, Comment: comment}); err != nil {
 		return store.Alarm{}, false, fmt.Errorf("%s alarm %s: %w", what, id, err)
 	}
 	return d.alarm(), true, nil

@@ -2,6 +2,8 @@ package mongostore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -161,5 +163,82 @@ func TestOpenErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%+v) = %v, want %q", tc.o, err, tc.want)
 		}
+	}
+}
+
+// TestAlarmHistoryRetry: a change whose alarm was written but whose history
+// entry was not (the connection lost in between) is retried: its history
+// entry comes with the number the alarm counted for it, with no gap, also
+// when an operator acted in between; retrying a change that was written
+// whole adds nothing.
+func TestAlarmHistoryRetry(t *testing.T) {
+	st := opener(mongotest.Start(t))(t)
+	repo := st.Alarms().(*alarmRepo)
+	ctx := ctxT(t)
+	var fail atomic.Bool
+	repo.failHistory = func() error {
+		if fail.CompareAndSwap(true, false) {
+			return errors.New("connection lost")
+		}
+		return nil
+	}
+	change := func(count int, status string) store.Alarm {
+		v := float64(80 + count)
+		return store.Alarm{ID: "a1", Rule: "hot", DeviceID: "d", Severity: "major", Status: status, Value: &v, Count: count, Since: 1000, Ts: int64(1000 + count)}
+	}
+	record := func(a store.Alarm, kind, reason string, lost bool) {
+		t.Helper()
+		fail.Store(lost)
+		_, err := repo.RecordAlarm(ctx, a, store.AlarmHistoryEntry{Kind: kind, Reason: reason})
+		if lost != (err != nil) {
+			t.Fatalf("record %s #%d (history lost: %v): %v", kind, a.Count, lost, err)
+		}
+	}
+	history := func(want ...string) {
+		t.Helper()
+		hs, err := repo.AlarmHistory(ctx, "", "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range hs {
+			got = append(got, fmt.Sprintf("%d:%s/%s/%d", h.Seq, h.Kind, h.Reason, h.Count))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("history:\n got %v\nwant %v", got, want)
+		}
+	}
+
+	// A new alarm.
+	record(change(1, store.AlarmActive), store.AlarmCreated, "condition", true)
+	if a, err := repo.AlarmByID(ctx, "", "a1"); err != nil || a.Count != 1 {
+		t.Fatalf("the alarm after its history was lost: %+v %v", a, err)
+	}
+	history()
+	record(change(1, store.AlarmActive), store.AlarmCreated, "condition", false)
+	history("1:created/condition/1")
+
+	// An update, retried.
+	record(change(2, store.AlarmActive), store.AlarmUpdated, "count", true)
+	history("1:created/condition/1")
+	record(change(2, store.AlarmActive), store.AlarmUpdated, "count", false)
+	history("1:created/condition/1", "2:updated/count/2")
+
+	// An update whose retry comes after an operator's acknowledgement.
+	record(change(3, store.AlarmActive), store.AlarmUpdated, "count", true)
+	if _, changed, err := repo.AckAlarm(ctx, "", "a1", "ada", ""); err != nil || !changed {
+		t.Fatalf("ack: %v %v", changed, err)
+	}
+	record(change(3, store.AlarmActive), store.AlarmUpdated, "count", false)
+	history("1:created/condition/1", "2:updated/count/2", "3:updated/count/3", "4:acknowledged/manual/3")
+
+	// A retry of a change written whole adds nothing; the next change is
+	// number 5.
+	record(change(3, store.AlarmActive), store.AlarmUpdated, "count", false)
+	record(change(4, store.AlarmCleared), store.AlarmCleared, "condition", false)
+	history("1:created/condition/1", "2:updated/count/2", "3:updated/count/3", "4:acknowledged/manual/3", "5:cleared/condition/4")
+	a, err := repo.AlarmByID(ctx, "", "a1")
+	if err != nil || a.Status != store.AlarmCleared || a.Count != 4 || !a.Acknowledged {
+		t.Fatalf("the alarm at the end: %+v %v", a, err)
 	}
 }
