@@ -111,15 +111,11 @@ func (n *Joint) onTelemetry(ctx types.RuleContext, a *attachment, msg types.Rule
 	rt := a.rt
 	recv := rt.nowMs()
 	var outs []output
-	var changes []Change
 	var late, clamped bool
 	sctx := ctx.GetContext()
 	dm := rt.device(n.j.device)
 	dm.mu.Lock()
-	defer func() {
-		dm.mu.Unlock()
-		n.inner.record(ctx, a, changes)
-	}()
+	defer dm.mu.Unlock()
 	if err := rt.load(sctx, dm, n.j.c.rules); err != nil {
 		return nil, err
 	}
@@ -143,10 +139,9 @@ func (n *Joint) onTelemetry(ctx types.RuleContext, a *attachment, msg types.Rule
 		if ts > recv+n.j.c.futureTol {
 			ts, clamped = recv, true
 		}
-		l, o, c := n.sample(sctx, a, dm, msg, reads, ts, recv, d.valsOf(s))
+		l, o, _ := n.sample(sctx, a, dm, msg, reads, ts, recv, d.valsOf(s))
 		late = late || l
 		outs = append(outs, o...)
-		changes = append(changes, c...)
 	}
 	if late {
 		msg.Metadata["late"] = "true"

@@ -191,7 +191,6 @@ func (n *Threshold) onTelemetry(ctx types.RuleContext, a *attachment, msg types.
 	recv := a.rt.nowMs()
 	var outs []output
 	var late, clamped bool
-	var changes []Change
 	for i := range d.samples {
 		r := &d.samples[i]
 		id := r.deviceID
@@ -208,14 +207,12 @@ func (n *Threshold) onTelemetry(ctx types.RuleContext, a *attachment, msg types.
 		if ts > recv+n.c.futureTol {
 			ts, clamped = recv, true
 		}
-		l, o, c, err := n.sample(ctx.GetContext(), a, msg, id, ts, recv, d.valsOf(r))
+		l, o, _, err := n.sample(ctx.GetContext(), a, msg, id, ts, recv, d.valsOf(r))
 		if err != nil {
-			n.record(ctx, a, changes)
 			return nil, err
 		}
 		late = late || l
 		outs = append(outs, o...)
-		changes = append(changes, c...)
 	}
 	if late {
 		msg.Metadata["late"] = "true"
@@ -223,7 +220,6 @@ func (n *Threshold) onTelemetry(ctx types.RuleContext, a *attachment, msg types.
 	if clamped {
 		msg.Metadata["tsClamped"] = "true"
 	}
-	n.record(ctx, a, changes)
 	return outs, nil
 }
 
@@ -290,8 +286,7 @@ func (n *Threshold) sample(sctx context.Context, a *attachment, in types.RuleMsg
 // onTimer evaluates a device's deadlines (a timer tick) or applies its
 // pending operator commands and then evaluates (a command message).
 func (n *Threshold) onTimer(ctx types.RuleContext, a *attachment, msg types.RuleMsg, command bool) []output {
-	outs, changes := n.tick(ctx.GetContext(), a, msg.Metadata[engine.MetaDeviceID], msg, command)
-	n.record(ctx, a, changes)
+	outs, _ := n.tick(ctx.GetContext(), a, msg.Metadata[engine.MetaDeviceID], msg, command)
 	return outs
 }
 
@@ -395,6 +390,16 @@ func sooner(d, t, now int64) int64 {
 // changed, schedules the device's next deadline and returns the messages
 // and records of the changes. Call with dm.mu held.
 func (n *Threshold) evaluate(ctx context.Context, a *attachment, dm *deviceMem, in types.RuleMsg, now int64, sample, command bool) ([]output, []Change) {
+	outs, changes := n.evaluateState(ctx, a, dm, in, now, sample, command)
+	// Recorded with dm.mu still held: the changes of an alarm reach the
+	// recorder in the order they were made, whether a message or a timer
+	// made them.
+	n.record(ctx, a, changes)
+	return outs, changes
+}
+
+// evaluateState is evaluate without recording. Call with dm.mu held.
+func (n *Threshold) evaluateState(ctx context.Context, a *attachment, dm *deviceMem, in types.RuleMsg, now int64, sample, command bool) ([]output, []Change) {
 	rt := a.rt
 	truths := n.truths
 	if truths == nil {
@@ -563,16 +568,13 @@ func (n *Threshold) event(rt *runtime, in types.RuleMsg, dm *deviceMem, r *rule,
 	return output{rel: relationOf(change), msg: types.NewMsg(in.Ts, MsgType, types.JSON, md, string(data))}, ev
 }
 
-// record hands changes to the recorder (never in a test run).
-func (n *Threshold) record(ctx types.RuleContext, a *attachment, changes []Change) {
+// record hands changes to the recorder (a test run has none). Call with the
+// device's lock held.
+func (n *Threshold) record(ctx context.Context, a *attachment, changes []Change) {
 	if len(changes) == 0 || a.rec == nil {
 		return
 	}
-	env := engine.EnvOf(ctx)
-	if env == nil || !env.SideEffects {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx.GetContext()), recordTimeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	for _, c := range changes {
 		if err := a.rec.RecordAlarm(rctx, c); err != nil {
