@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -182,18 +183,33 @@ func backtestConfig(req backtest.Request) (map[string]any, error) {
 	return raw, nil
 }
 
-// checkRange refuses an empty, reversed or too wide range.
+// checkRange refuses an empty, reversed or too wide range. The width is
+// worked out without overflow: To-From of two far apart int64s, or its
+// product with time.Millisecond, would wrap around and pass.
 func checkRange(req backtest.Request) error {
 	switch {
 	case req.To <= req.From:
 		return fmt.Errorf("%w: range: to (%d) must be after from (%d)", backtest.ErrBadRequest, req.To, req.From)
-	case time.Duration(req.To-req.From)*time.Millisecond > BacktestMaxRange:
+	case rangeMs(req.From, req.To) > uint64(BacktestMaxRange.Milliseconds()):
 		return fmt.Errorf("%w: range: %s is wider than a backtest replays (at most %s): narrow from and to",
-			backtest.ErrBadRequest, span(time.Duration(req.To-req.From)*time.Millisecond), span(BacktestMaxRange))
+			backtest.ErrBadRequest, spanMs(rangeMs(req.From, req.To)), span(BacktestMaxRange))
 	case req.Reader == nil:
 		return errors.New("backtest: no time-series reader")
 	}
 	return nil
+}
+
+// rangeMs is to-from in milliseconds for from < to, exact over all int64s
+// (it needs up to 64 bits unsigned).
+func rangeMs(from, to int64) uint64 { return uint64(to) - uint64(from) }
+
+// spanMs renders a width in milliseconds, one too wide for a
+// time.Duration included.
+func spanMs(ms uint64) string {
+	if ms <= uint64(math.MaxInt64/int64(time.Millisecond)) {
+		return span(time.Duration(ms) * time.Millisecond)
+	}
+	return fmt.Sprintf("%.0f days", float64(ms)/float64(24*time.Hour/time.Millisecond))
 }
 
 // span renders a range's width: in days from two days up.
@@ -291,8 +307,13 @@ func (rp *replay) run(ctx context.Context, groups []readGroup) (*backtest.Result
 	}
 	slicesN := max(1, (total+backtestSliceValues-1)/backtestSliceValues)
 	width := max(1, (req.To-req.From+slicesN-1)/slicesN)
-	for from := req.From; from < req.To; from += width {
-		to := min(from+width, req.To)
+	// to never goes past req.To (from+width could overflow near the end
+	// of the int64 range).
+	for from, to := req.From, req.From; from < req.To; from = to {
+		to = req.To
+		if req.To-from > width {
+			to = from + width
+		}
 		pts, err := rp.read(ctx, groups, from, to)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -402,6 +403,60 @@ func TestBacktestRefused(t *testing.T) {
 			t.Fatalf("want a refusal naming the devices, got %v", err)
 		}
 	})
+}
+
+// TestBacktestExtremeRanges: ranges whose width overflows int64 or a
+// time.Duration are refused as too wide (not let through by a wrapped
+// width), and a range that ends at the largest int64 is replayed slice by
+// slice without the slice bounds wrapping around.
+func TestBacktestExtremeRanges(t *testing.T) {
+	good := oneRule([]any{leaf("op", ">", "signal", "temperature", "value", 80.0)})
+	cfg, err := json.Marshal(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := backtest.Lookup(ThresholdType)
+	run := func(r timeseries.Reader, from, to int64) (*backtest.Result, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return f(ctx, backtest.Request{Tenant: "acme", FlowID: "f1", NodeID: "alarm", NodeType: ThresholdType, Config: cfg, From: from, To: to, Reader: r})
+	}
+	store := openHistory(t, nil)
+	for _, c := range []struct {
+		from, to int64
+		want     string
+	}{
+		{math.MinInt64, math.MaxInt64, "range: 213503982335 days is wider"}, // To-From wraps to -1
+		{-1, math.MaxInt64, "range: 106751991167 days is wider"},            // To-From wraps to MinInt64
+		{0, 1 << 62, "range: 53375995584 days is wider"},                    // fits int64; ×1ms does not
+		{0, math.MaxInt64 / 1_000_000 * 2, "range: 213504 days is wider"},   // ×1ms wraps negative
+		{0, BacktestMaxRange.Milliseconds() + 1, "range: 92.0 days is wider"},
+	} {
+		_, err := run(store, c.from, c.to)
+		if !errors.Is(err, backtest.ErrBadRequest) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("[%d, %d): %v, want a bad request saying %q", c.from, c.to, err, c.want)
+		}
+	}
+
+	// The end of the int64 range, read in slices of one value.
+	end := int64(math.MaxInt64)
+	w := []timeseries.Point{}
+	for i, v := range []float64{90, 70, 95} {
+		w = append(w, timeseries.Point{Tenant: "acme", Device: "b1", Signal: "temperature", TS: end - 900 + int64(i)*300, Value: timeseries.Number(v)})
+	}
+	if err := store.Write(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	old := backtestSliceValues
+	backtestSliceValues = 1
+	defer func() { backtestSliceValues = old }()
+	res, err := run(store, end-1000, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Points != 3 || res.Fired != 2 {
+		t.Errorf("at the end of time: %d points, fired %d: %v", res.Points, res.Fired, evs(res))
+	}
 }
 
 func TestBacktestTruncated(t *testing.T) {

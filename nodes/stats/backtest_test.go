@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/nodes/backtest"
 )
@@ -75,6 +77,95 @@ func TestBacktestTilesTheRangeWithWindows(t *testing.T) {
 		_, err := f(context.Background(), backtest.Request{Tenant: tenant, NodeType: Type, Config: b, From: tc.from, To: tc.to, Reader: s})
 		if !errors.Is(err, backtest.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want a bad request with %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// TestBacktestBudget: the stored values of the windows are counted first
+// and a range holding more than a backtest reads is refused, saying what
+// to narrow; the groups a result keeps are bounded, the windows after the
+// bound left out and the result marked truncated.
+func TestBacktestBudget(t *testing.T) {
+	s := openTS(t, t.TempDir())
+	boilerData(t, s)
+	f, _ := backtest.Lookup(Type)
+	cfg, _ := json.Marshal(map[string]any{"deviceGlob": "*", "signals": []any{"temperature"}, "aggregates": []any{"count"}})
+	req := backtest.Request{Tenant: tenant, FlowID: "f", NodeID: "n", NodeType: Type, Config: cfg, From: at(9 * hr), To: at(12*hr + 30*mi), Reader: s}
+
+	oldValues, oldGroups := BacktestMaxValues, BacktestMaxGroups
+	t.Cleanup(func() { BacktestMaxValues, BacktestMaxGroups = oldValues, oldGroups })
+
+	// 12 temperature values in the three windows 9-12 (8+1 of b1, 2 of
+	// b2, 1 of p1).
+	BacktestMaxValues = 11
+	_, err := f(context.Background(), req)
+	if !errors.Is(err, backtest.ErrBadRequest) || !strings.Contains(err.Error(), "the 3 windows hold 12 stored values") ||
+		!strings.Contains(err.Error(), "at most 11") || !strings.Contains(err.Error(), "narrow from and to, or name fewer devices") {
+		t.Fatalf("over the value budget: %v", err)
+	}
+	// Fewer devices fit.
+	narrow := req
+	narrow.Devices = []string{"b2", "p1"}
+	if res, err := f(context.Background(), narrow); err != nil || res.Points != 3 || res.Fired != 3 {
+		t.Fatalf("two devices: %+v %v", res, err)
+	}
+	BacktestMaxValues = 12
+	if res, err := f(context.Background(), req); err != nil || res.Fired != 3 || res.Truncated {
+		t.Fatalf("at the value budget: %+v %v", res, err)
+	}
+
+	// The first window has 3 groups, the second 1, the third none.
+	for _, tc := range []struct {
+		maxGroups, events int
+		truncated         bool
+	}{{4, 3, false}, {3, 1, true}, {2, 0, true}} {
+		BacktestMaxGroups = tc.maxGroups
+		res, err := f(context.Background(), req)
+		if err != nil || len(res.Events) != tc.events || res.Fired != tc.events || res.Truncated != tc.truncated {
+			t.Errorf("at most %d groups: %+v %v; want %d events, truncated %v", tc.maxGroups, res, err, tc.events, tc.truncated)
+		}
+	}
+}
+
+// TestBacktestExtremeRanges: ends outside years 1 to 9999 are refused by
+// name; the window count of a range whose width overflows int64 no longer
+// goes negative (which made the result's capacity negative: a panic).
+func TestBacktestExtremeRanges(t *testing.T) {
+	s := openTS(t, t.TempDir())
+	f, _ := backtest.Lookup(Type)
+	cfg, _ := json.Marshal(map[string]any{"deviceGlob": "*", "signals": []any{"t"}, "lead": "8784h"})
+	for _, tc := range []struct {
+		from, to int64
+		want     string
+	}{
+		{-5e18, 5e18, "range: from: -5000000000000000000 is out of range: want a time in years 1 to 9999"},
+		{math.MinInt64, math.MaxInt64, "range: from: -9223372036854775808 is out of range"},
+		{0, math.MaxInt64, "range: to: 9223372036854775807 is out of range"},
+		{minTime, maxTime + 1, "range: to: 253402300800000 is out of range"},
+	} {
+		_, err := f(context.Background(), backtest.Request{Tenant: tenant, NodeType: Type, Config: cfg, From: tc.from, To: tc.to, Reader: s})
+		if !errors.Is(err, backtest.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("[%d, %d): %v, want a bad request with %q", tc.from, tc.to, err, tc.want)
+		}
+	}
+	// Years 1 to 9999 whole: 9,978 windows of 366 days; their values are
+	// counted in buckets of at most 100 years (a time.Duration of the
+	// whole range would overflow) and here refused.
+	write(t, s, pt("d", "t", 0, 1.0), pt("d", "t", hr, 2.0))
+	old := BacktestMaxValues
+	t.Cleanup(func() { BacktestMaxValues = old })
+	BacktestMaxValues = 1
+	_, err := f(context.Background(), backtest.Request{Tenant: tenant, NodeType: Type, Config: cfg, From: minTime, To: maxTime, Reader: s})
+	if !errors.Is(err, backtest.ErrBadRequest) || !strings.Contains(err.Error(), "the 9978 windows hold 2 stored values") {
+		t.Fatalf("years 1 to 9999: %v", err)
+	}
+	// The first and the last windows of those years.
+	BacktestMaxValues = old
+	lead := int64(8784 * hr / time.Millisecond)
+	for _, r := range [][2]int64{{minTime, minTime + 2*lead}, {maxTime - 2*lead, maxTime}} {
+		res, err := f(context.Background(), backtest.Request{Tenant: tenant, NodeType: Type, Config: cfg, From: r[0], To: r[1], Reader: s})
+		if err != nil || res.Fired != 2 || res.Events[1].TS != r[1] {
+			t.Errorf("[%d, %d): %+v %v", r[0], r[1], res, err)
 		}
 	}
 }

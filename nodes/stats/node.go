@@ -406,7 +406,7 @@ func readLast(ctx context.Context, st engine.StateStore, key string, log *slog.L
 		return nil, nil
 	}
 	var w window
-	if err := json.Unmarshal(b, &w); err != nil || w.To <= w.From {
+	if err := json.Unmarshal(b, &w); err != nil || w.To <= w.From || checkTime("from", w.From) != nil || checkTime("to", w.To) != nil {
 		log.Warn("statistics: unreadable last window in the state store: starting over without catch-up", "key", key, "value", string(b))
 		return nil, nil
 	}
@@ -484,18 +484,46 @@ func (c *compiled) request(msg types.RuleMsg, now time.Time) (request, error) {
 }
 
 func (c *compiled) backfill(from, to int64) (request, error) {
-	switch {
-	case to <= from:
+	if to <= from {
 		return request{}, fmt.Errorf("backfill: to (%d) must be after from (%d)", to, from)
-	case c.every > 0 && (to-from+c.every-1)/c.every > maxBuckets:
-		return request{}, fmt.Errorf("backfill: %d buckets of %s; at most %d", (to-from+c.every-1)/c.every, ms(c.every), maxBuckets)
+	}
+	if c.every > 0 {
+		// The width of two far apart int64s needs 64 bits unsigned.
+		width, every := uint64(to)-uint64(from), uint64(c.every)
+		if buckets := width/every + min(width%every, 1); buckets > maxBuckets {
+			return request{}, fmt.Errorf("backfill: %d buckets of %s; at most %d", buckets, ms(c.every), maxBuckets)
+		}
 	}
 	return request{w: window{From: from, To: to}, kind: RunBackfill}, nil
 }
 
+// The times a trigger or a backtest may name: years 1 to 9999 (UTC), as
+// RFC 3339 writes them. Within them, window arithmetic (a width, a start
+// less lookback) cannot overflow an int64.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC).UnixMilli()
+)
+
+// checkTime refuses a time outside years 1 to 9999.
+func checkTime(what string, ms int64) error {
+	if ms < minTime || ms > maxTime {
+		return fmt.Errorf("%s: %d is out of range: want a time in years 1 to 9999 (Unix milliseconds %d to %d)", what, ms, minTime, maxTime)
+	}
+	return nil
+}
+
 // timeOf reads a time: Unix milliseconds (a JSON number, or a string of
-// digits) or an RFC 3339 string.
+// digits) or an RFC 3339 string, in years 1 to 9999.
 func timeOf(what string, raw json.RawMessage) (int64, error) {
+	ms, err := parseTime(what, raw)
+	if err != nil {
+		return 0, err
+	}
+	return ms, checkTime(what, ms)
+}
+
+func parseTime(what string, raw json.RawMessage) (int64, error) {
 	if len(raw) == 0 {
 		return 0, fmt.Errorf("%s: missing: a backfill wants both from and to", what)
 	}
@@ -505,6 +533,11 @@ func timeOf(what string, raw json.RawMessage) (int64, error) {
 	}
 	switch v := x.(type) {
 	case float64:
+		// int64 of a float64 beyond its range is undefined: look first
+		// (a JSON number is always finite).
+		if v < float64(minTime) || v > float64(maxTime) {
+			return 0, fmt.Errorf("%s: %s is out of range: want a time in years 1 to 9999 (Unix milliseconds %d to %d)", what, truncate(string(raw), 60), minTime, maxTime)
+		}
 		return int64(v), nil
 	case string:
 		if v == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -398,10 +399,62 @@ func TestBackfill(t *testing.T) {
 		{engine.Message{Type: "BACKFILL", DataType: "JSON", Data: `{"from":5,"to":5}`}, "backfill: to (5) must be after from (5)"},
 		{engine.Message{Type: "BACKFILL", Metadata: map[string]string{MetaFrom: "1"}}, "metadata statsTo: missing"},
 		{engine.Message{Type: "TICK", Metadata: map[string]string{"scheduledTime": "noon"}}, `metadata scheduledTime: want an RFC 3339 time, got "noon"`},
+		// Times that would overflow: numbers beyond int64, and int64s past
+		// year 9999, are refused by name, not wrapped around.
+		{engine.Message{Type: "BACKFILL", DataType: "JSON", Data: `{"from":1e300,"to":2e300}`}, "payload from: 1e300 is out of range: want a time in years 1 to 9999"},
+		{engine.Message{Type: "BACKFILL", DataType: "JSON", Data: `{"from":0,"to":-1e300}`}, "payload to: -1e300 is out of range"},
+		{engine.Message{Type: "BACKFILL", DataType: "JSON", Data: `{"from":"-9223372036854775808","to":"9223372036854775807"}`}, "payload from: -9223372036854775808 is out of range"},
+		{engine.Message{Type: "BACKFILL", Metadata: map[string]string{MetaFrom: "0", MetaTo: "9223372036854775807"}}, "metadata statsTo: 9223372036854775807 is out of range"},
 	} {
 		res := r.submit(tc.m)
 		if res.Status != engine.StatusFailed || !strings.Contains(res.Error, tc.want) {
 			t.Errorf("%+v: %s %q, want %q", tc.m, res.Status, res.Error, tc.want)
+		}
+	}
+}
+
+// TestBackfillBucketsDoNotOverflow: the bucket count of a backfill
+// window as wide as int64 goes is refused, not wrapped to a small one; the
+// widest window the time checks let through is counted right.
+func TestBackfillBucketsDoNotOverflow(t *testing.T) {
+	var cfg config
+	if err := statsSpec.Decode(map[string]any{"deviceGlob": "*", "signals": []any{"t"}, "aggregates": []any{"count"}, "lead": "1h", "every": "1h"}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, ps := compile(cfg)
+	if ps.HasErrors() {
+		t.Fatal(ps.Errors())
+	}
+	for _, tc := range []struct {
+		from, to int64
+		want     string
+	}{
+		{math.MinInt64, math.MaxInt64, "backfill: 5124095576031 buckets of 1h0m0s; at most 10000"},
+		{-1, math.MaxInt64, "backfill: 2562047788016 buckets"},
+		{minTime, maxTime, "backfill: 87649416 buckets"},
+	} {
+		if _, err := c.backfill(tc.from, tc.to); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("backfill [%d, %d): %v, want %q", tc.from, tc.to, err, tc.want)
+		}
+	}
+	if r, err := c.backfill(0, 10000*3_600_000); err != nil || r.w != (window{From: 0, To: 10000 * 3_600_000}) {
+		t.Errorf("10000 buckets: %+v %v", r, err)
+	}
+	if _, err := c.backfill(0, 10000*3_600_000+1); err == nil || !strings.Contains(err.Error(), "10001 buckets") {
+		t.Errorf("10001 buckets: %v", err)
+	}
+	// The bounds of the time checks are the first and the last millisecond of years 1 and 9999.
+	if time.UnixMilli(minTime).UTC().Format(time.RFC3339Nano) != "0001-01-01T00:00:00Z" || time.UnixMilli(maxTime).UTC().Format(time.RFC3339Nano) != "9999-12-31T23:59:59.999Z" {
+		t.Errorf("bounds %d %d", minTime, maxTime)
+	}
+	for _, v := range []string{"-62135596800000", "253402300799999", `"0001-01-01T00:00:00Z"`, `"9999-12-31T23:59:59.999Z"`} {
+		if _, err := timeOf("x", json.RawMessage(v)); err != nil {
+			t.Errorf("time %s: %v", v, err)
+		}
+	}
+	for _, v := range []string{"-62135596800001", "253402300800000", `"253402300800000"`, "1e19", "-1e19"} {
+		if _, err := timeOf("x", json.RawMessage(v)); err == nil || !strings.Contains(err.Error(), "x: ") || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("time %s: %v, want out of range", v, err)
 		}
 	}
 }

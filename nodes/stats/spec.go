@@ -121,7 +121,7 @@ var statsSpec = &spec.Node{
 		"the end is not, so back-to-back windows never count a point twice. The tick is the metadata `scheduledTime` (RFC 3339, set by the schedule " +
 		"connector), else the payload's `scheduled`, else the time the message arrives. The node reads the window `settle` (default 5s) after " +
 		"its end, so that points still in a sink's batch queue at the tick are stored by then; a window that ended longer ago is read at once. A message whose payload (or metadata `statsFrom`/`statsTo`) " +
-		"holds `from` and `to` (Unix milliseconds or RFC 3339) asks for that window instead: a backfill.\n\n" +
+		"holds `from` and `to` (Unix milliseconds or RFC 3339, in years 1 to 9999) asks for that window instead: a backfill.\n\n" +
 		"The node reads the raw points of the selected devices and `signals` in the window from the process's time-series store, and computes the " +
 		"`aggregates` per device and signal — per time bucket of `every` with `every` set. Numbers count, booleans as 1 and 0, strings are skipped; " +
 		"a device and signal (or bucket) without points has no group. `delta` is a counter's increase (a drop is a reset: the new value counts from " +

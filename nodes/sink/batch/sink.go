@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -112,11 +113,19 @@ func Deliver[T any](ctx types.RuleContext, msg types.RuleMsg, m Meta, s Steps[T]
 	}
 	b, err := s.Join(env, nodeID)
 	if err != nil {
+		if errors.Is(err, ErrStopped) {
+			err = fmt.Errorf("node %q of flow %q: %w", nodeID, env.FlowID, err)
+		}
 		m.Fail(ctx, msg, err)
 		return
 	}
 	m.TellAccepted(ctx, msg, len(items), b.Accept(MsgContext(ctx), items))
 }
+
+// ErrStopped is returned (wrapped) by Shared.Join after Leave: the sink
+// node was destroyed (its flow version undeployed or replaced) and accepts
+// nothing more.
+var ErrStopped = errors.New("sink stopped: its flow version was undeployed or replaced; the message was not accepted")
 
 // Shared is a sink node instance's hold on what it shares with the other
 // versions of its flow (its batcher, its target): joined at the first
@@ -125,16 +134,24 @@ func Deliver[T any](ctx types.RuleContext, msg types.RuleMsg, m Meta, s Steps[T]
 type Shared[T any] struct {
 	mu      sync.Mutex
 	joined  bool
+	left    bool // Leave was called: Join fails from then on
 	v       T
 	release []func() error // in order
 }
 
 // Join returns what the instance holds, calling join to get it the first
 // time (and again after a join that failed). join returns the release
-// functions Leave calls, in order.
+// functions Leave calls, in order. After Leave it fails with ErrStopped
+// and does not call join: a message that reaches a destroyed node (an
+// upstream node still ran when the drain deadline passed) must not
+// acquire a batcher and a target that nothing would release.
 func (s *Shared[T]) Join(join func() (T, []func() error, error)) (T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.left {
+		var zero T
+		return zero, ErrStopped
+	}
 	if s.joined {
 		return s.v, nil
 	}
@@ -148,12 +165,13 @@ func (s *Shared[T]) Join(join func() (T, []func() error, error)) (T, error) {
 }
 
 // Leave releases what the instance holds; the last version of the flow to
-// leave closes it (a batcher's queue stays in the spool).
+// leave closes it (a batcher's queue stays in the spool). The instance
+// joins nothing after it (Join fails with ErrStopped).
 func (s *Shared[T]) Leave() {
 	s.mu.Lock()
 	release := s.release
 	var zero T
-	s.joined, s.v, s.release = false, zero, nil
+	s.joined, s.left, s.v, s.release = false, true, zero, nil
 	s.mu.Unlock()
 	for _, r := range release {
 		_ = r() // Close logs what it leaves in the spool

@@ -78,7 +78,8 @@ var sinkSpec = &spec.Node{
 		"document replaces the one with the same key, or is inserted: `upsertBy` `id` makes the key's value (a document of the " +
 		"values of several fields) the _id; `filter` matches the key fields, and the sink keeps a unique index on them.\n\n" +
 		"`database` and `collection` are templates: `{tenant}`, `{flow}` (and, in the collection, `{deviceId}` and `{msgType}`) " +
-		"are replaced; the default database, `sluice_{tenant}`, gives each tenant a database of its own.\n\n" +
+		"are replaced. The database must contain `{tenant}` (the default is `sluice_{tenant}`), so that a flow writes only into its own " +
+		"tenant's database, even when tenants share one server.\n\n" +
 		"`ttl` keeps a TTL index on `tsField` so that the server deletes documents that many seconds after their time. A server " +
 		"that refuses TTL indexes (FerretDB, which Sluice is tested against, does) is reported once in the log and in the node's " +
 		"status (`lastError`), and the writes go on: the documents do not expire.\n\n" +
@@ -93,7 +94,7 @@ var sinkSpec = &spec.Node{
 		{Name: "uri", Label: "URI", Type: spec.Secret, Required: true, Example: "mongodb://sluice:secret@mongo:27017/?authSource=admin",
 			Help: "MongoDB connection string (`mongodb://` or `mongodb+srv://`)."},
 		{Name: "database", Type: spec.String, Default: "sluice_{tenant}", Example: "plant_{tenant}",
-			Help: "Database; `{tenant}` and `{flow}` are replaced. The default gives each tenant a database of its own."},
+			Help: "Database; `{tenant}` and `{flow}` are replaced. It must contain `{tenant}`, so that each tenant writes into a database of its own."},
 		{Name: "collection", Type: spec.String, Default: "messages", Example: "alarms",
 			Help: "Collection; `{tenant}`, `{flow}`, `{deviceId}` and `{msgType}` are replaced."},
 		{Name: "key", Type: spec.List, Item: &spec.Field{Type: spec.String, Help: "A field of the document (a dotted path)."}, Default: []any{},
@@ -168,6 +169,12 @@ func (c *config) check() error {
 		if err := check(fixed); err != nil {
 			return fmt.Errorf("%s: %w", t.field, err)
 		}
+	}
+	// One URI may serve every tenant: a database without the tenant in
+	// its name would let a flow of one tenant write into another's (or
+	// into the system records).
+	if !strings.Contains(c.Database, "{tenant}") {
+		return fmt.Errorf("database: %q lacks {tenant}: the database must be the flow tenant's own (for example sluice_{tenant} or plant_{tenant})", c.Database)
 	}
 	for i, k := range c.Key {
 		if k == "" || strings.HasPrefix(k, "$") || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") || strings.Contains(k, "..") {
@@ -468,6 +475,9 @@ func (n *Node) item(env *engine.Env, nodeID string, msg types.RuleMsg, metaDevic
 		})
 	}
 
+	if env.Tenant == "" {
+		return Item{}, errors.New("database: the flow has no tenant: the database would not be a tenant's own")
+	}
 	dbName := strings.NewReplacer("{tenant}", env.Tenant, "{flow}", env.FlowID).Replace(n.cfg.Database)
 	if err := checkDatabase(dbName); err != nil {
 		return Item{}, fmt.Errorf("database: %w", err)

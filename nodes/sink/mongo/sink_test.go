@@ -186,6 +186,27 @@ func TestDatabasePerTenant(t *testing.T) {
 	if !reflect.DeepEqual(names, []string{"plant_globex_globex-plant", "sluice_acme"}) {
 		t.Errorf("databases = %v", names)
 	}
+
+	// A flow of globex that names acme's database (or the system records')
+	// is refused at deploy: the database must contain {tenant}.
+	for _, db := range []string{"sluice_acme", "sluice"} {
+		err := r.M.Deploy(ctxT(t), "globex", flowOf(t, "globex-intruder", cfg(s, "database", db)), 1)
+		if err == nil || !strings.Contains(err.Error(), "database: \""+db+"\" lacks {tenant}") {
+			t.Errorf("deploy of a flow writing into %q: %v, want it refused", db, err)
+		}
+	}
+	// A flow without a tenant has no database of its own.
+	n := &Node{}
+	if err := n.Init(types.Config{}, cfg(s)); err != nil {
+		t.Fatal(err)
+	}
+	msg := types.NewMsg(t0, "RAW", types.JSON, types.NewMetadata(), `{"v": 1}`)
+	if _, err := n.items(&engine.Env{FlowID: "plant"}, "mongo", msg); err == nil || !strings.Contains(err.Error(), "database: the flow has no tenant") {
+		t.Errorf("a flow without a tenant: %v", err)
+	}
+	if got := count(t, c, "sluice_acme", "messages"); got != 1 {
+		t.Errorf("sluice_acme holds %d documents, want acme's one", got)
+	}
 }
 
 func TestBadDocuments(t *testing.T) {
@@ -370,6 +391,10 @@ func TestInitErrors(t *testing.T) {
 		{map[string]any{"uri": "http://x"}, "uri: not a usable MongoDB connection string"},
 		{map[string]any{"uri": "mongodb://x", "database": "a/{tenant}"}, "database: database name"},
 		{map[string]any{"uri": "mongodb://x", "database": "{tenant}_{device}"}, "unknown placeholder {device}"},
+		{map[string]any{"uri": "mongodb://x", "database": "sluice"}, `database: "sluice" lacks {tenant}`},
+		{map[string]any{"uri": "mongodb://x", "database": "sluice_globex"}, `database: "sluice_globex" lacks {tenant}`},
+		{map[string]any{"uri": "mongodb://x", "database": "plant_{flow}"}, `database: "plant_{flow}" lacks {tenant}`},
+		{map[string]any{"uri": "mongodb://x", "database": "{Tenant}"}, "unknown placeholder {Tenant}"},
 		{map[string]any{"uri": "mongodb://x", "collection": "system.x"}, "system. is reserved"},
 		{map[string]any{"uri": "mongodb://x", "key": []any{"a", "a"}}, "listed twice"},
 		{map[string]any{"uri": "mongodb://x", "key": []any{"a..b"}}, "not a field path"},

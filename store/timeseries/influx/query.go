@@ -121,7 +121,9 @@ func (s *Store) Query(ctx context.Context, q ts.Query) (*ts.Result, error) {
 		page = append(page, part{u, skip, take})
 		skip, remaining = 0, remaining-take
 	}
-	if q.Offset+q.Limit < total {
+	// Offset+Limit could wrap around for a huge offset: compare within
+	// total (an offset at or past it has no next page).
+	if q.Offset < total && q.Limit < total-q.Offset {
 		res.NextOffset = q.Offset + q.Limit
 	}
 	if len(page) == 0 {

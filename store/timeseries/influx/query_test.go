@@ -3,6 +3,7 @@ package influx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -127,6 +128,38 @@ func TestTimeExtremes(t *testing.T) {
 		q := ts.Query{Tenant: "acme", Devices: []string{"d"}, From: c.from, To: c.to}
 		if got := tstest.Flat(tstest.MustQuery(t, s, q))["d/x"]; len(got) != c.want {
 			t.Errorf("[%d, %d) = %+v, want %d points", c.from, c.to, got, c.want)
+		}
+	}
+}
+
+// TestHugeOffset: an offset near the largest int (past every sample) gives
+// an empty page and no next page, instead of Offset+Limit wrapping around
+// to a negative next offset; pages near the end stay right.
+func TestHugeOffset(t *testing.T) {
+	srv := influxtest.Start(t, influxtest.Options{})
+	s := openT(t, srv, Options{})
+	tstest.MustWrite(t, s, tstest.Num("acme", "d", "x", tstest.T0, 1), tstest.Num("acme", "d", "x", tstest.T0+1, 2), tstest.Num("acme", "d", "x", tstest.T0+2, 3))
+	for _, c := range []struct {
+		offset, limit, points, next int
+	}{
+		{math.MaxInt, ts.MaxLimit, 0, 0},
+		{math.MaxInt - 1, 2, 0, 0},
+		{math.MaxInt - ts.MaxLimit + 1, ts.MaxLimit, 0, 0},
+		{3, 1, 0, 0},
+		{2, 1, 1, 0},
+		{1, 1, 1, 2},
+		{0, 2, 2, 2},
+		{0, 3, 3, 0},
+	} {
+		for _, agg := range []ts.Agg{ts.AggNone, ts.AggMax} {
+			q := ts.Query{Tenant: "acme", Devices: []string{"d"}, From: tstest.T0, To: tstest.T0 + 10, Offset: c.offset, Limit: c.limit, Agg: agg}
+			if agg != ts.AggNone {
+				q.Every = time.Millisecond
+			}
+			r := tstest.MustQuery(t, s, q)
+			if got := len(tstest.Flat(r)["d/x"]); got != c.points || r.NextOffset != c.next {
+				t.Errorf("%s offset %d limit %d: %d points, next %d; want %d, next %d", agg, c.offset, c.limit, got, r.NextOffset, c.points, c.next)
+			}
 		}
 	}
 }
