@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -453,67 +452,27 @@ func (s *Server) streamAlarms(conn *websocket.Conn, tenant string, f alarmStream
 	}
 	sub := rec.subscribe(tenant, alarmStreamBuffer)
 	defer sub.close()
-
-	gone := make(chan struct{})
-	go func() {
-		defer close(gone)
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		_ = conn.SetReadDeadline(time.Now())
-		<-gone
-	}()
-	write := func(v any) bool {
-		b, err := json.Marshal(v)
-		if err != nil {
-			s.log.Error("alarm stream: encode", "err", err)
-			return true
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(traceWriteTimeout))
-		return conn.WriteMessage(websocket.TextMessage, b) == nil
-	}
-	if !write(Notice{Type: "subscribed"}) {
+	st := openStream(conn, s.log.With("alarmStream", tenant))
+	defer st.close()
+	if !st.write(Notice{Type: "subscribed"}) {
 		return
 	}
 	tick := time.NewTicker(traceTick)
 	defer tick.Stop()
-	ticks := 0
-	var reported uint64
-	dropped := func() bool {
-		if d := sub.dropped.Load(); d > reported {
-			reported = d
-			return write(Notice{Type: "dropped", Count: d})
-		}
-		return true
-	}
 	for {
 		select {
 		case ch := <-sub.ch:
-			if !dropped() {
-				return
-			}
-			if f.match(ch.Alarm) && !write(ch) {
+			if !st.dropped(sub.dropped.Load()) || f.match(ch.Alarm) && !st.write(ch) {
 				return
 			}
 		case <-tick.C:
-			if !dropped() {
+			if !st.dropped(sub.dropped.Load()) || !st.tick() {
 				return
 			}
-			if ticks++; ticks%tracePingTicks == 0 {
-				_ = conn.SetWriteDeadline(time.Now().Add(traceWriteTimeout))
-				if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-					return
-				}
-			}
-		case <-gone:
+		case <-st.gone:
 			return
 		case <-s.stop:
-			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-			_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"))
+			st.goingAway()
 			return
 		}
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -72,79 +71,29 @@ func (s *Server) startStream() bool {
 func (s *Server) streamTrace(conn *websocket.Conn, flowID string) {
 	sub := s.engine.Trace().Subscribe(flowID, s.cfg.TraceBuffer)
 	defer sub.Close()
-
-	// The reader notices the client going away (and answers pings); it ends
-	// at the latest when the deferred read deadline below passes.
-	gone := make(chan struct{})
-	go func() {
-		defer close(gone)
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		// Closing a hijacked connection is left to fasthttp once this
-		// handler returns, so unblock the reader with a deadline instead.
-		_ = conn.SetReadDeadline(time.Now())
-		<-gone
-	}()
-
-	write := func(v any) bool {
-		b, err := json.Marshal(v)
-		if err != nil {
-			s.log.Error("trace: encode event", "flow", flowID, "err", err)
-			return true
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(traceWriteTimeout))
-		if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
-			return false
-		}
-		return true
-	}
-	if !write(Notice{Type: "subscribed", Flow: flowID}) {
+	st := openStream(conn, s.log.With("trace", flowID))
+	defer st.close()
+	if !st.write(Notice{Type: "subscribed", Flow: flowID}) {
 		return
 	}
-	// Every tick reports lost events; every pingEvery ticks, a ping keeps
-	// proxies from closing an idle stream.
+	// Every tick reports lost events; every tracePingTicks ticks, a ping
+	// keeps proxies from closing an idle stream.
 	tick := time.NewTicker(traceTick)
 	defer tick.Stop()
-	ticks := 0
-	var reported uint64
 	for {
 		select {
 		case ev, ok := <-sub.C():
-			if !ok {
-				return
-			}
-			if d := sub.Dropped(); d > reported {
-				reported = d
-				if !write(Notice{Type: "dropped", Count: d}) {
-					return
-				}
-			}
-			if !write(ev) {
+			if !ok || !st.dropped(sub.Dropped()) || !st.write(ev) {
 				return
 			}
 		case <-tick.C:
-			if d := sub.Dropped(); d > reported {
-				reported = d
-				if !write(Notice{Type: "dropped", Count: d}) {
-					return
-				}
+			if !st.dropped(sub.Dropped()) || !st.tick() {
+				return
 			}
-			if ticks++; ticks%tracePingTicks == 0 {
-				_ = conn.SetWriteDeadline(time.Now().Add(traceWriteTimeout))
-				if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-					return
-				}
-			}
-		case <-gone:
+		case <-st.gone:
 			return
 		case <-s.stop:
-			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-			_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"))
+			st.goingAway()
 			return
 		}
 	}
