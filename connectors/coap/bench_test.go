@@ -13,6 +13,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 )
 
@@ -22,10 +23,10 @@ import (
 func BenchmarkCoAPIn(b *testing.B) {
 	const clients, perClient = 4, 500
 	m := newManager(b, engine.Options{})
-	addr := freeAddr(b)
-	deploy(b, m, ingestFlow("bench", map[string]any{"listen": addr}, "test/coapCount"), 1)
+	addr := conntest.FreeUDPAddr(b)
+	conntest.Deploy(b, m, tenant, ingestFlow("bench", map[string]any{"listen": addr}, conntest.CountType), 1)
 	token := message.Option{ID: message.URIQuery, Value: []byte("token=tok-boiler")}
-	counted.Store(0)
+	rec := conntest.Record(b, "bench")
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
@@ -58,13 +59,7 @@ func BenchmarkCoAPIn(b *testing.B) {
 		}
 		wg.Wait()
 		want := int64((i + 1) * clients * perClient)
-		deadline := time.Now().Add(30 * time.Second)
-		for counted.Load() < want {
-			if time.Now().After(deadline) {
-				b.Fatalf("counted %d of %d messages", counted.Load(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		rec.WaitCount(b, want, 30*time.Second)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*clients*perClient)/time.Since(start).Seconds(), "msgs/s")

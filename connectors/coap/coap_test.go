@@ -5,13 +5,13 @@ import (
 	"encoding/base64"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rulego/rulego/api/types"
 
 	"github.com/sluicehq/sluice/connectors/coap"
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/engine/spec"
 )
@@ -31,9 +31,9 @@ func responses(out string) []string {
 
 func TestPostConfirmableAndNonConfirmable(t *testing.T) {
 	m := newManager(t, engine.Options{})
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, ingestFlow("ingest", map[string]any{"listen": addr, "paths": []any{"/telemetry", "/devices/{deviceId}/raw"}, "tokenOption": 2048}, "test/coapRecord"), 1)
+	rec := conntest.Record(t, "ingest")
+	addr := conntest.FreeUDPAddr(t)
+	conntest.Deploy(t, m, tenant, ingestFlow("ingest", map[string]any{"listen": addr, "paths": []any{"/telemetry", "/devices/{deviceId}/raw"}, "tokenOption": 2048}, conntest.RecordType), 1)
 	url := "coap://" + addr
 
 	cases := []struct {
@@ -58,7 +58,7 @@ func TestPostConfirmableAndNonConfirmable(t *testing.T) {
 			if got := responses(r.out); len(got) != 1 || got[0] != "2.04" || r.err != nil {
 				t.Fatalf("responses %v (err %v)\nstdout %s\nstderr %s", got, r.err, r.out, r.errOut)
 			}
-			msg := next(t, ch)
+			msg := rec.Next(t, wait)
 			if msg.Data != tc.data || string(msg.DataType) != tc.dt || msg.Type != "RAW" {
 				t.Fatalf("message = %s %s %q, want %s %q", msg.Type, msg.DataType, msg.Data, tc.dt, tc.data)
 			}
@@ -72,7 +72,7 @@ func TestPostConfirmableAndNonConfirmable(t *testing.T) {
 			}
 		})
 	}
-	if st := status(t, m, "ingest"); st.Messages != uint64(len(cases)) || st.Errors != 0 || st.State != engine.StateListening {
+	if st := conntest.Status(t, m, "ingest"); st.Messages != uint64(len(cases)) || st.Errors != 0 || st.State != engine.StateListening {
 		t.Fatalf("status = %+v", st)
 	}
 }
@@ -87,9 +87,9 @@ func mapValues(md types.Metadata) []string {
 
 func TestRefusedDevicesNeverReachTheFlow(t *testing.T) {
 	m := newManager(t, engine.Options{})
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, ingestFlow("refuse", map[string]any{"listen": addr, "paths": []any{"/telemetry", "/devices/{deviceId}/raw"}}, "test/coapRecord"), 1)
+	rec := conntest.Record(t, "refuse")
+	addr := conntest.FreeUDPAddr(t)
+	conntest.Deploy(t, m, tenant, ingestFlow("refuse", map[string]any{"listen": addr, "paths": []any{"/telemetry", "/devices/{deviceId}/raw"}}, conntest.RecordType), 1)
 	url := "coap://" + addr
 	cases := []struct {
 		name, target, want string
@@ -104,7 +104,7 @@ func TestRefusedDevicesNeverReachTheFlow(t *testing.T) {
 		if !strings.HasPrefix(r.errOut, tc.want) {
 			t.Fatalf("%s: stderr %q, want %s", tc.name, r.errOut, tc.want)
 		}
-		if st := status(t, m, "refuse"); st.Errors != uint64(i+1) || !strings.Contains(st.LastError, "refused") {
+		if st := conntest.Status(t, m, "refuse"); st.Errors != uint64(i+1) || !strings.Contains(st.LastError, "refused") {
 			t.Fatalf("%s: status = %+v", tc.name, st)
 		}
 	}
@@ -112,35 +112,35 @@ func TestRefusedDevicesNeverReachTheFlow(t *testing.T) {
 	if !strings.HasPrefix(r.errOut, "4.04") {
 		t.Fatalf("unknown path: stderr %q", r.errOut)
 	}
-	none(t, ch)
+	rec.None(t)
 }
 
 func TestNoDeviceRegistryRefusesEveryDevice(t *testing.T) {
 	m := newManager(t, engine.Options{})
-	ch := recorder(t)
-	addr := freeAddr(t)
-	f := ingestFlow("anon", map[string]any{"listen": addr, "auth": "none", "paths": []any{"/devices/{deviceId}/raw"}}, "test/coapRecord")
-	deploy(t, m, f, 1)
+	rec := conntest.Record(t, "anon")
+	addr := conntest.FreeUDPAddr(t)
+	f := ingestFlow("anon", map[string]any{"listen": addr, "auth": "none", "paths": []any{"/devices/{deviceId}/raw"}}, conntest.RecordType)
+	conntest.Deploy(t, m, tenant, f, 1)
 	r := client(t, "-B", "5", "-m", "post", "-e", "x", "coap://"+addr+"/devices/plc-9/raw")
 	if r.errOut != "" {
 		t.Fatalf("anonymous post: %q", r.errOut)
 	}
-	if msg := next(t, ch); msg.Metadata.GetValue("deviceId") != "plc-9" {
+	if msg := rec.Next(t, wait); msg.Metadata.GetValue("deviceId") != "plc-9" {
 		t.Fatalf("metadata = %v", msg.Metadata.Values())
 	}
 }
 
 func TestPayloadLimit(t *testing.T) {
 	m := newManager(t, engine.Options{})
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, ingestFlow("limit", map[string]any{"listen": addr, "maxPayloadSize": 32}, "test/coapRecord"), 1)
+	rec := conntest.Record(t, "limit")
+	addr := conntest.FreeUDPAddr(t)
+	conntest.Deploy(t, m, tenant, ingestFlow("limit", map[string]any{"listen": addr, "maxPayloadSize": 32}, conntest.RecordType), 1)
 	url := "coap://" + addr + "/telemetry?token=tok-boiler"
 	r := client(t, "-B", "5", "-m", "post", "-e", strings.Repeat("a", 32), url)
 	if r.errOut != "" {
 		t.Fatalf("payload at the limit: %q", r.errOut)
 	}
-	next(t, ch)
+	rec.Next(t, wait)
 	r = client(t, "-B", "5", "-m", "post", "-e", strings.Repeat("a", 200), url)
 	if !strings.HasPrefix(r.errOut, "4.13") {
 		t.Fatalf("oversize payload: stderr %q, want 4.13", r.errOut)
@@ -150,23 +150,17 @@ func TestPayloadLimit(t *testing.T) {
 	if !strings.HasPrefix(r.errOut, "4.13") {
 		t.Fatalf("block-wise payload: stderr %q, want 4.13", r.errOut)
 	}
-	none(t, ch)
-	if st := status(t, m, "limit"); st.Errors != 2 || !strings.Contains(st.LastError, "maxPayloadSize") {
+	rec.None(t)
+	if st := conntest.Status(t, m, "limit"); st.Errors != 2 || !strings.Contains(st.LastError, "maxPayloadSize") {
 		t.Fatalf("status = %+v", st)
 	}
 }
 
 func TestFullFlowAnswersServiceUnavailable(t *testing.T) {
 	m := newManager(t, engine.Options{MaxInFlight: 1})
-	release := make(chan struct{})
-	hold.Lock()
-	hold.release = release
-	hold.Unlock()
-	var once sync.Once
-	unhold := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unhold) // before the manager's shutdown
-	addr := freeAddr(t)
-	deploy(t, m, ingestFlow("full", map[string]any{"listen": addr}, "test/coapHold"), 1)
+	rec := conntest.Record(t, "full") // after the manager: released before its shutdown
+	addr := conntest.FreeUDPAddr(t)
+	conntest.Deploy(t, m, tenant, ingestFlow("full", map[string]any{"listen": addr}, conntest.HoldType), 1)
 	url := "coap://" + addr + "/telemetry?token=tok-boiler"
 	if r := client(t, "-B", "5", "-m", "post", "-e", "first", url); r.errOut != "" {
 		t.Fatalf("first post: %q", r.errOut)
@@ -175,11 +169,11 @@ func TestFullFlowAnswersServiceUnavailable(t *testing.T) {
 	if !strings.HasPrefix(r.errOut, "5.03") {
 		t.Fatalf("post to a full flow: stderr %q, want 5.03", r.errOut)
 	}
-	if st := status(t, m, "full"); st.Messages != 1 || st.Errors != 1 || !strings.Contains(st.LastError, "overloaded") {
+	if st := conntest.Status(t, m, "full"); st.Messages != 1 || st.Errors != 1 || !strings.Contains(st.LastError, "overloaded") {
 		t.Fatalf("status = %+v", st)
 	}
-	unhold()
-	waitFor(t, "room in the flow", func() bool {
+	rec.Release()
+	conntest.Eventually(t, wait, "room in the flow", func() bool {
 		return client(t, "-B", "5", "-m", "post", "-e", "third", url).errOut == ""
 	})
 }
@@ -223,11 +217,11 @@ func command(t *testing.T, m *engine.Manager, device, data string) string {
 
 func TestObserveCommands(t *testing.T) {
 	m := newManager(t, engine.Options{})
-	addr := freeAddr(t)
+	addr := conntest.FreeUDPAddr(t)
 	// A short idle timeout: the observing device is pinged, not forgotten.
-	deploy(t, m, ingestFlow("ingest", map[string]any{"listen": addr, "idleTimeout": "300ms"}, "test/coapRecord"), 1)
+	conntest.Deploy(t, m, tenant, ingestFlow("ingest", map[string]any{"listen": addr, "idleTimeout": "300ms"}, conntest.RecordType), 1)
 	cmds := commandsFlow(addr)
-	deploy(t, m, cmds, 1)
+	conntest.Deploy(t, m, tenant, cmds, 1)
 	url := "coap://" + addr + "/commands/boiler-7?token=tok-boiler"
 
 	// Watching another device's commands is forbidden.
@@ -237,7 +231,7 @@ func TestObserveCommands(t *testing.T) {
 
 	done := make(chan result, 1)
 	go func() { done <- client(t, "-w", "-s", "4", "-m", "get", url) }()
-	waitFor(t, "the device to observe", func() bool { return observers(t, m, cmds, "boiler-7") == "1" })
+	conntest.Eventually(t, wait, "the device to observe", func() bool { return observers(t, m, cmds, "boiler-7") == "1" })
 	// Let the idle timeout pass a few times: keep-alive pings hold the observation.
 	time.Sleep(time.Second)
 	if n := command(t, m, "boiler-7", `{"valve":"open"}`); n != "1" {
@@ -263,7 +257,7 @@ func TestObserveCommands(t *testing.T) {
 		t.Fatalf("GET of the resource: %q %q", r.out, r.errOut)
 	}
 	// The device's observation ends: it deregisters, or stops answering.
-	waitFor(t, "the observation to end", func() bool { return observers(t, m, cmds, "boiler-7") == "0" })
+	conntest.Eventually(t, wait, "the observation to end", func() bool { return observers(t, m, cmds, "boiler-7") == "0" })
 }
 
 func TestInvalidConfigNamesTheField(t *testing.T) {
@@ -309,8 +303,8 @@ func TestPortInUseIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	deploy(t, m, ingestFlow("busy", map[string]any{"listen": busy.LocalAddr().String()}, "test/coapRecord"), 1)
-	if st := status(t, m, "busy"); st.State != engine.StateError || !strings.Contains(st.LastError, "address already in use") {
+	conntest.Deploy(t, m, tenant, ingestFlow("busy", map[string]any{"listen": busy.LocalAddr().String()}, conntest.RecordType), 1)
+	if st := conntest.Status(t, m, "busy"); st.State != engine.StateError || !strings.Contains(st.LastError, "address already in use") {
 		t.Fatalf("status = %+v", st)
 	}
 }

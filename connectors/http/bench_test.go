@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/connectors/conntest"
 )
 
 // BenchmarkHTTPIn measures messages per second from HTTP clients through
@@ -14,7 +16,7 @@ import (
 // no rate limit, token auth against the in-memory registry.
 func BenchmarkHTTPIn(b *testing.B) {
 	e := newEnv(b, envOptions{})
-	h := e.deploy("bench", map[string]any{"path": "bench", "rateLimit": 0}, "test/count")
+	h := e.deploy("bench", map[string]any{"path": "bench", "rateLimit": 0}, conntest.CountType)
 	body := []byte(`{"deviceId":"boiler-7","temperature":81.5,"pressure":2.1}`)
 	url := e.url + "/ingest/bench"
 	var refused atomic.Int64
@@ -45,7 +47,7 @@ func BenchmarkHTTPIn(b *testing.B) {
 	})
 	// 202 means admitted: wait until the flow has counted every message.
 	want := int64(b.N) - refused.Load()
-	eventually(b, "the flow counts every admitted message", func() bool { return h.count.Load() >= want })
+	conntest.Eventually(b, wait, "the flow counts every admitted message", func() bool { return h.Count() >= want })
 	el := time.Since(start)
 	b.StopTimer()
 	if n := refused.Load(); n > 0 {

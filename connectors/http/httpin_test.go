@@ -16,6 +16,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	httpin "github.com/sluicehq/sluice/connectors/http"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/engine/spec"
@@ -23,7 +24,7 @@ import (
 
 func TestTokenAuth(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	h := e.deploy("auth", map[string]any{"path": "plant/telemetry", "headers": map[string]any{"X-Request-Id": "requestId"}}, "test/record")
+	h := e.deploy("auth", map[string]any{"path": "plant/telemetry", "headers": map[string]any{"X-Request-Id": "requestId"}}, conntest.RecordType)
 	body := []byte(`{"temperature":81.5}`)
 
 	for _, tc := range []struct {
@@ -62,14 +63,14 @@ func TestTokenAuth(t *testing.T) {
 			t.Fatalf("%s: %d %s, want 202", tc.name, a.status, a.body)
 		}
 		id, _ := a.json(t)["msgId"].(string)
-		m := receive(t, h)
-		if m.ID != id || id == "" {
-			t.Errorf("%s: answered msgId %q, the flow got %q", tc.name, id, m.ID)
+		m := h.Next(t, wait)
+		if m.Id != id || id == "" {
+			t.Errorf("%s: answered msgId %q, the flow got %q", tc.name, id, m.Id)
 		}
 		if m.Type != "RAW" || m.DataType != "JSON" || m.Data != string(body) {
 			t.Errorf("%s: message %+v", tc.name, m)
 		}
-		md := m.Metadata
+		md := m.Metadata.Values()
 		if md["connector"] != "httpIn" || md["tenant"] != tenant || md["deviceId"] != "boiler-7" || md["path"] != "/ingest/plant/telemetry" ||
 			md["requestId"] != tc.hdr[len(tc.hdr)-1] || md["contentType"] != "application/json" {
 			t.Errorf("%s: metadata %v", tc.name, md)
@@ -81,7 +82,7 @@ func TestTokenAuth(t *testing.T) {
 			t.Errorf("%s: remoteAddr %q", tc.name, md["remoteAddr"])
 		}
 	}
-	none(t, h) // the refused requests never reached the flow
+	h.None(t) // the refused requests never reached the flow
 
 	st := e.status("auth")
 	if st.State != engine.StateListening || st.Messages != 3 || st.Errors != 4 || st.Bytes != uint64(3*len(body)) {
@@ -94,7 +95,7 @@ func TestTokenAuth(t *testing.T) {
 
 func TestNoRegistryRefusesDevices(t *testing.T) {
 	e := newEnv(t, envOptions{engine: engine.Options{Devices: deviceAuth{}}})
-	e.deploy("noreg", map[string]any{"path": "x"}, "test/record")
+	e.deploy("noreg", map[string]any{"path": "x"}, conntest.RecordType)
 	if a := e.post("/ingest/x", "text/plain", []byte("hi"), "X-Device-Token", "tok-boiler"); a.status != 401 {
 		t.Fatalf("unknown to the registry: %d %s", a.status, a.body)
 	}
@@ -102,34 +103,34 @@ func TestNoRegistryRefusesDevices(t *testing.T) {
 
 func TestRegistryDown(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	h := e.deploy("down", map[string]any{"path": "d"}, "test/record")
+	h := e.deploy("down", map[string]any{"path": "d"}, conntest.RecordType)
 	a := e.post("/ingest/d", "text/plain", []byte("x"), "X-Device-Token", "tok-registry-down")
 	if a.status != 503 || a.errorCode(t) != httpin.CodeOverloaded || contains(string(a.body), "database") {
 		t.Errorf("registry down: %d %s (the registry's error must not reach the device)", a.status, a.body)
 	}
-	none(t, h)
+	h.None(t)
 }
 
 func TestAuthNone(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	h := e.deploy("trusted", map[string]any{"path": "gw", "auth": "none"}, "test/record")
+	h := e.deploy("trusted", map[string]any{"path": "gw", "auth": "none"}, conntest.RecordType)
 	if a := e.post("/ingest/gw", "text/plain", []byte("21.5"), "X-Device-Id", "sensor-9"); a.status != 202 {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
-	if m := receive(t, h); m.Metadata["deviceId"] != "sensor-9" || m.DataType != "TEXT" || m.Data != "21.5" {
+	if m := h.Next(t, wait); m.Metadata.GetValue("deviceId") != "sensor-9" || m.DataType != "TEXT" || m.Data != "21.5" {
 		t.Errorf("message %+v", m)
 	}
 	if a := e.post("/ingest/gw", "text/plain", []byte("x")); a.status != 202 {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
-	if m := receive(t, h); m.Metadata["deviceId"] != "" {
+	if m := h.Next(t, wait); m.Metadata.GetValue("deviceId") != "" {
 		t.Errorf("anonymous message has a device: %v", m.Metadata)
 	}
 }
 
 func TestBodiesByContentType(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	h := e.deploy("bodies", map[string]any{"path": "b"}, "test/record")
+	h := e.deploy("bodies", map[string]any{"path": "b"}, conntest.RecordType)
 	tok := []string{"X-Device-Token", "tok-pump"}
 	bin := []byte{0x00, 0xff, 0x10, 0x80}
 	for _, tc := range []struct {
@@ -149,7 +150,7 @@ func TestBodiesByContentType(t *testing.T) {
 		if a.status != 202 {
 			t.Fatalf("%s: %d %s", tc.name, a.status, a.body)
 		}
-		if m := receive(t, h); m.DataType != tc.dataType || m.Data != tc.out {
+		if m := h.Next(t, wait); string(m.DataType) != tc.dataType || m.Data != tc.out {
 			t.Errorf("%s: got %s %q, want %s %q", tc.name, m.DataType, m.Data, tc.dataType, tc.out)
 		}
 	}
@@ -173,15 +174,15 @@ func TestBodiesByContentType(t *testing.T) {
 	if a := e.do("PUT", "/ingest/b", "text/plain", []byte("put"), tok...); a.status != 202 {
 		t.Errorf("PUT: %d %s", a.status, a.body)
 	}
-	receive(t, h)
-	none(t, h)
+	h.Next(t, wait)
+	h.None(t)
 }
 
 func TestSyncMode(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.deploy("sync-ok", map[string]any{"path": "cmd", "mode": "sync"}, "test/reply")
 	e.deploy("sync-fail", map[string]any{"path": "cmd-fail", "mode": "sync"}, "test/fail")
-	slow := e.deploy("sync-slow", map[string]any{"path": "cmd-slow", "mode": "sync", "syncTimeout": "200ms"}, "test/block")
+	slow := e.deploy("sync-slow", map[string]any{"path": "cmd-slow", "mode": "sync", "syncTimeout": "200ms"}, conntest.HoldType)
 	tok := []string{"Authorization", "Bearer tok-boiler"}
 
 	a := e.post("/ingest/cmd", "application/json", []byte(`{"ping":1}`), tok...)
@@ -201,8 +202,8 @@ func TestSyncMode(t *testing.T) {
 	if a.status != 504 || a.errorCode(t) != httpin.CodeTimeout {
 		t.Errorf("slow flow: %d %s", a.status, a.body)
 	}
-	<-slow.blocked
-	slow.unblock()
+	<-slow.Held()
+	slow.Release()
 	if st := e.status("sync-ok"); st.Messages != 1 || st.Errors != 0 {
 		t.Errorf("status = %+v", st)
 	}
@@ -210,12 +211,12 @@ func TestSyncMode(t *testing.T) {
 
 func TestBodyLimit(t *testing.T) {
 	e := newEnv(t, envOptions{bodyLimit: 1024})
-	h := e.deploy("size", map[string]any{"path": "small", "maxBodySize": 16}, "test/record")
+	h := e.deploy("size", map[string]any{"path": "small", "maxBodySize": 16}, conntest.RecordType)
 	tok := []string{"X-Device-Token", "tok-pump"}
 	if a := e.post("/ingest/small", "text/plain", []byte(strings.Repeat("x", 16)), tok...); a.status != 202 {
 		t.Fatalf("16 bytes: %d %s", a.status, a.body)
 	}
-	receive(t, h)
+	h.Next(t, wait)
 	a := e.post("/ingest/small", "text/plain", []byte(strings.Repeat("x", 17)), tok...)
 	if a.status != 413 || a.errorCode(t) != httpin.CodeTooLarge {
 		t.Errorf("17 bytes: %d %s", a.status, a.body)
@@ -224,7 +225,7 @@ func TestBodyLimit(t *testing.T) {
 	if a := e.post("/ingest/small", "text/plain", []byte(strings.Repeat("x", 4096)), tok...); a.status != 413 {
 		t.Errorf("4096 bytes: %d %s", a.status, a.body)
 	}
-	none(t, h)
+	h.None(t)
 	if st := e.status("size"); st.Errors != 1 || !contains(st.LastError, "larger than the limit of 16 bytes") {
 		t.Errorf("status = %+v", st)
 	}
@@ -232,7 +233,7 @@ func TestBodyLimit(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	e.deploy("rate", map[string]any{"path": "r", "rateLimit": 0.5, "rateBurst": 2}, "test/count")
+	e.deploy("rate", map[string]any{"path": "r", "rateLimit": 0.5, "rateBurst": 2}, conntest.CountType)
 	boiler := []string{"X-Device-Token", "tok-boiler"}
 	for i := range 2 {
 		if a := e.post("/ingest/r", "text/plain", []byte("x"), boiler...); a.status != 202 {
@@ -254,18 +255,18 @@ func TestRateLimit(t *testing.T) {
 
 func TestOverloadFailsFast(t *testing.T) {
 	e := newEnv(t, envOptions{engine: engine.Options{MaxInFlight: 1}})
-	h := e.deploy("busy", map[string]any{"path": "busy"}, "test/block")
+	h := e.deploy("busy", map[string]any{"path": "busy"}, conntest.HoldType)
 	tok := []string{"X-Device-Token", "tok-boiler"}
 	if a := e.post("/ingest/busy", "text/plain", []byte("1"), tok...); a.status != 202 {
 		t.Fatalf("first: %d %s", a.status, a.body)
 	}
-	<-h.blocked // the first message holds the flow's only slot
+	<-h.Held() // the first message holds the flow's only slot
 	a := e.post("/ingest/busy", "text/plain", []byte("2"), tok...)
 	if a.status != 503 || a.errorCode(t) != httpin.CodeOverloaded || a.header.Get("Retry-After") == "" {
 		t.Fatalf("second: %d %s", a.status, a.body)
 	}
-	h.unblock()
-	eventually(t, "the flow takes messages again", func() bool {
+	h.Release()
+	conntest.Eventually(t, wait, "the flow takes messages again", func() bool {
 		return e.post("/ingest/busy", "text/plain", []byte("3"), tok...).status == 202
 	})
 	if st := e.status("busy"); st.Errors == 0 || !contains(st.LastError, "in-flight limit") {
@@ -277,7 +278,7 @@ func TestOverloadFailsFast(t *testing.T) {
 // and nothing reaches the flow.
 func TestSlowBodyIsCutOff(t *testing.T) {
 	e := newEnv(t, envOptions{readTimeout: 300 * time.Millisecond})
-	h := e.deploy("slow", map[string]any{"path": "slow"}, "test/record")
+	h := e.deploy("slow", map[string]any{"path": "slow"}, conntest.RecordType)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -325,14 +326,14 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	if a := e.post("/ingest/slow", "text/plain", []byte("fast"), "X-Device-Token", "tok-boiler"); a.status != 202 {
 		t.Fatalf("a fast request: %d", a.status)
 	}
-	if m := receive(t, h); m.Data != "fast" {
+	if m := h.Next(t, wait); m.Data != "fast" {
 		t.Errorf("the slow body reached the flow: %q", m.Data)
 	}
 }
 
 func TestUnknownPathAndUndeploy(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	e.deploy("gone", map[string]any{"path": "soon-gone"}, "test/record")
+	e.deploy("gone", map[string]any{"path": "soon-gone"}, conntest.RecordType)
 	if a := e.post("/ingest/nowhere", "text/plain", []byte("x")); a.status != 404 || a.errorCode(t) != "not_found" {
 		t.Errorf("unknown path: %d %s", a.status, a.body)
 	}
@@ -355,7 +356,7 @@ func TestUnknownPathAndUndeploy(t *testing.T) {
 
 func TestTwoFlowsCannotClaimOnePath(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	e.deploy("first", map[string]any{"path": "shared"}, "test/record")
+	e.deploy("first", map[string]any{"path": "shared"}, conntest.RecordType)
 	f := &engine.Flow{RuleChain: engine.FlowInfo{ID: "second"}}
 	f.Metadata.Nodes = []engine.Node{{ID: "in", Type: httpin.InType, Configuration: map[string]any{"path": "shared"}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -376,7 +377,7 @@ func TestTakenPathIsAStartError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer remove()
-	e.deploy("late", map[string]any{"path": "taken"}, "test/record")
+	e.deploy("late", map[string]any{"path": "taken"}, conntest.RecordType)
 	if st := e.status("late"); st.State != engine.StateError || !contains(st.LastError, `path "taken" is already served by an earlier owner`) {
 		t.Errorf("status = %+v", st)
 	}

@@ -1,31 +1,27 @@
 package modbus
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rulego/rulego/api/types"
 	mb "github.com/simonvetter/modbus"
-	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/engine/spec"
 )
 
 // No goroutine may outlive a test: pollers, clients and servers included.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { conntest.Main(m) }
+
+// wait is how long a test waits for what must happen.
+const wait = 15 * time.Second
 
 // testDevice is a Modbus TCP device: simonvetter/modbus's own server on
 // 127.0.0.1, backed by register arrays.
@@ -52,7 +48,7 @@ func startDevice(t testing.TB) *testDevice {
 	d := &testDevice{clients: map[string]bool{}}
 	var err error
 	for range 5 { // a free port can be taken between probe and bind: try again
-		d.port = freePort(t)
+		d.port = conntest.FreePort(t)
 		if err = d.start(); err == nil {
 			break
 		}
@@ -62,19 +58,6 @@ func startDevice(t testing.TB) *testDevice {
 	}
 	t.Cleanup(d.stop)
 	return d
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	return port
 }
 
 // start (re)starts the server on d.port; Start binds before it returns, so
@@ -171,123 +154,39 @@ func (d *testDevice) HandleInputRegisters(req *mb.InputRegistersRequest) ([]uint
 	return append([]uint16(nil), d.input[req.Addr:int(req.Addr)+int(req.Quantity)]...), nil
 }
 
-// hookType is a test-only node: it hands each message to the hook of its
-// flow and tells Success. Its "tag" goes into metadata, to tell versions apart.
-const hookType = "modbusTest/hook"
-
-var hooks = struct {
-	sync.Mutex
-	m map[string]func(types.RuleMsg)
-}{m: map[string]func(types.RuleMsg){}}
-
-type hookNode struct{ tag string }
-
-func (*hookNode) Type() string    { return hookType }
-func (*hookNode) New() types.Node { return &hookNode{} }
-func (n *hookNode) Init(_ types.Config, c types.Configuration) error {
-	n.tag, _ = c["tag"].(string)
-	return nil
+// hook ends a test flow: it records for the test's conntest.Record, with
+// tag in the metadata, to tell versions apart.
+func hook(tag string) engine.Node {
+	return engine.Node{ID: "rec", Type: conntest.RecordType, Configuration: map[string]any{"tag": tag}}
 }
-func (n *hookNode) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	if n.tag != "" {
-		msg.Metadata = msg.Metadata.Copy()
-		msg.Metadata.PutValue("tag", n.tag)
+
+// count is how many messages of device rec recorded.
+func count(rec *conntest.Recorder, device string) int {
+	n := 0
+	for _, m := range rec.All() {
+		if m.Metadata.GetValue(engine.MetaDeviceID) == device {
+			n++
+		}
 	}
-	var fn func(types.RuleMsg)
-	if env := engine.EnvOf(ctx); env != nil {
-		hooks.Lock()
-		fn = hooks.m[env.FlowID]
-		hooks.Unlock()
-	}
-	if fn != nil {
-		fn(msg)
-	}
-	ctx.TellSuccess(msg)
-}
-func (*hookNode) Destroy() {}
-
-func init() {
-	spec.Register(&spec.Node{Type: hookType, Category: "action", Summary: "test hook",
-		Fields:    []*spec.Field{{Name: "tag", Type: spec.String, Default: "", Help: "tag"}},
-		Relations: spec.Relations{Fixed: []string{types.Success}}}, &hookNode{})
-}
-
-func setHook(t testing.TB, flowID string, fn func(types.RuleMsg)) {
-	hooks.Lock()
-	hooks.m[flowID] = fn
-	hooks.Unlock()
-	t.Cleanup(func() {
-		hooks.Lock()
-		delete(hooks.m, flowID)
-		hooks.Unlock()
-	})
-}
-
-// recorder collects the messages that reach a flow's hook.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []types.RuleMsg
-	by   map[string]int // messages per device
-}
-
-func record(t testing.TB, flowID string) *recorder {
-	r := &recorder{by: map[string]int{}}
-	setHook(t, flowID, func(m types.RuleMsg) {
-		r.mu.Lock()
-		r.msgs = append(r.msgs, m)
-		r.by[m.Metadata.GetValue(engine.MetaDeviceID)]++
-		r.mu.Unlock()
-	})
-	return r
-}
-
-func (r *recorder) count(device string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.by[device]
+	return n
 }
 
 // last returns the latest message of device.
-func (r *recorder) last(device string) (types.RuleMsg, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.msgs) - 1; i >= 0; i-- {
-		if r.msgs[i].Metadata.GetValue(engine.MetaDeviceID) == device {
-			return r.msgs[i], true
+func last(rec *conntest.Recorder, device string) (types.RuleMsg, bool) {
+	msgs := rec.All()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Metadata.GetValue(engine.MetaDeviceID) == device {
+			return msgs[i], true
 		}
 	}
 	return types.RuleMsg{}, false
-}
-
-func newManager(t testing.TB) *engine.Manager {
-	t.Helper()
-	m := engine.NewManager(engine.Options{Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return m
-}
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // flowOf builds a flow document of nodes wired in a line on Success, as the
 // API would receive it (through JSON, so numbers are what a stored flow holds).
 func flowOf(t testing.TB, id string, nodes ...engine.Node) *engine.Flow {
 	t.Helper()
-	f := engine.Flow{RuleChain: engine.FlowInfo{ID: id, Name: id}}
-	f.Metadata.Nodes = nodes
-	for i := 1; i < len(nodes); i++ {
-		f.Metadata.Connections = append(f.Metadata.Connections, engine.Connection{FromID: nodes[i-1].ID, ToID: nodes[i].ID, Type: types.Success})
-	}
-	b, err := json.Marshal(f)
+	b, err := json.Marshal(conntest.Chain(id, nodes...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,36 +195,6 @@ func flowOf(t testing.TB, id string, nodes ...engine.Node) *engine.Flow {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func deploy(t testing.TB, m *engine.Manager, f *engine.Flow, version int) {
-	t.Helper()
-	if err := m.Deploy(ctxT(t), "acme", f, version); err != nil {
-		t.Fatalf("deploy %s v%d: %v", f.RuleChain.ID, version, err)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
-func sourceStatus(t testing.TB, m *engine.Manager, flowID, node string) engine.SourceStatus {
-	t.Helper()
-	st, err := m.Status(flowID)
-	if err != nil {
-		t.Fatalf("status of %s: %v", flowID, err)
-	}
-	return st.Sources[node]
 }
 
 // layout lays a big-endian value out in registers in the given orders; it is

@@ -9,12 +9,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rulego/rulego/api/types"
-
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/engine/spec"
 )
@@ -25,10 +23,6 @@ func dev(id string, d *testDevice, interval string) map[string]any {
 
 func pollNode(cfg map[string]any) engine.Node {
 	return engine.Node{ID: "poll", Type: PollType, Configuration: cfg}
-}
-
-func hook(tag string) engine.Node {
-	return engine.Node{ID: "rec", Type: hookType, Configuration: map[string]any{"tag": tag}}
 }
 
 // TestPollEveryTypeAndOrder reads one of each type in each word and byte
@@ -82,16 +76,16 @@ func TestPollEveryTypeAndOrder(t *testing.T) {
 	want["in_u16"], want["in_f32"], want["pump"], want["valve"], want["door"] = 777.0, -0.5, true, false, true
 	d.coils[3], d.discrete[7] = true, true
 
-	m := newManager(t)
-	rec := record(t, "plant")
+	m := conntest.NewManager(t, engine.Options{})
+	rec := conntest.Record(t, "plant")
 	before := time.Now().UnixMilli()
 	// One poll only (the next is an hour away), to count its requests.
-	deploy(t, m, flowOf(t, "plant", pollNode(map[string]any{
+	conntest.Deploy(t, m, "acme", flowOf(t, "plant", pollNode(map[string]any{
 		"devices": []any{dev("boiler-7", d, "1h")}, "registers": regs,
 	}), hook("")), 1)
-	waitFor(t, "the first telemetry message", func() bool { return rec.count("boiler-7") == 1 })
+	conntest.Eventually(t, wait, "the first telemetry message", func() bool { return count(rec, "boiler-7") == 1 })
 
-	msg, _ := rec.last("boiler-7")
+	msg, _ := last(rec, "boiler-7")
 	if msg.Type != "TELEMETRY" || msg.DataType != "JSON" {
 		t.Errorf("type %q, dataType %q", msg.Type, msg.DataType)
 	}
@@ -127,7 +121,7 @@ func TestPollEveryTypeAndOrder(t *testing.T) {
 	if n := d.reads.Load(); n != 4 {
 		t.Errorf("%d read requests for one poll, want 4", n)
 	}
-	st := sourceStatus(t, m, "plant", "poll")
+	st := conntest.SourceStatus(t, m, "plant", "poll")
 	wantBytes := uint64(2*holdingRegs + 2*3 + 1 + 1)
 	if st.State != engine.StateConnected || st.Connections != 1 || st.Messages != 1 || st.Bytes != wantBytes || st.Errors != 0 || st.LastError != "" {
 		t.Errorf("status = %+v, want connected, 1 connection, 1 message, %d bytes, no error", st, wantBytes)
@@ -141,23 +135,23 @@ func TestDeviceStopsAnswering(t *testing.T) {
 	a, b := startDevice(t), startDevice(t)
 	a.setHolding(0, 1)
 	b.setHolding(0, 2)
-	m := newManager(t)
-	rec := record(t, "two")
-	deploy(t, m, flowOf(t, "two", pollNode(map[string]any{
+	m := conntest.NewManager(t, engine.Options{})
+	rec := conntest.Record(t, "two")
+	conntest.Deploy(t, m, "acme", flowOf(t, "two", pollNode(map[string]any{
 		"devices":   []any{dev("a", a, "10ms"), dev("b", b, "10ms")},
 		"registers": []any{map[string]any{"signal": "v", "address": 0}},
 		"retryMin":  "20ms", "retryMax": "200ms",
 	}), hook("")), 1)
-	status := func() engine.SourceStatus { return sourceStatus(t, m, "two", "poll") }
-	waitFor(t, "both devices to report", func() bool {
-		return rec.count("a") > 0 && rec.count("b") > 0 && status().State == engine.StateConnected
+	status := func() engine.SourceStatus { return conntest.SourceStatus(t, m, "two", "poll") }
+	conntest.Eventually(t, wait, "both devices to report", func() bool {
+		return count(rec, "a") > 0 && count(rec, "b") > 0 && status().State == engine.StateConnected
 	})
 	if st := status(); st.Connections != 2 {
 		t.Errorf("connections = %d, want 2", st.Connections)
 	}
 
 	a.stop()
-	waitFor(t, "status retrying", func() bool { return status().State == engine.StateRetrying })
+	conntest.Eventually(t, wait, "status retrying", func() bool { return status().State == engine.StateRetrying })
 	st := status()
 	if !strings.Contains(st.LastError, `device "a" (`+a.addr()) || strings.Contains(st.LastError, `device "b"`) {
 		t.Errorf("lastError = %q, want device a named, not b", st.LastError)
@@ -165,22 +159,22 @@ func TestDeviceStopsAnswering(t *testing.T) {
 	if st.Errors == 0 {
 		t.Error("the failed poll was not counted")
 	}
-	nb := rec.count("b")
-	waitFor(t, "device b to keep producing", func() bool { return rec.count("b") >= nb+10 })
+	nb := count(rec, "b")
+	conntest.Eventually(t, wait, "device b to keep producing", func() bool { return count(rec, "b") >= nb+10 })
 	if st := status(); st.State != engine.StateRetrying || st.Connections != 1 {
 		t.Errorf("while a is down: status %+v, want retrying with 1 connection", st)
 	}
 	// Backoff, not a busy loop: far fewer failures than polls of b.
-	if st := status(); st.Errors > uint64(rec.count("b")) {
-		t.Errorf("%d errors while b made %d polls: device a is retried too often", st.Errors, rec.count("b"))
+	if st := status(); st.Errors > uint64(count(rec, "b")) {
+		t.Errorf("%d errors while b made %d polls: device a is retried too often", st.Errors, count(rec, "b"))
 	}
 
 	if err := a.start(); err != nil {
 		t.Fatalf("restart device a: %v", err)
 	}
-	na := rec.count("a")
-	waitFor(t, "device a to answer again", func() bool {
-		return rec.count("a") > na && status().State == engine.StateConnected
+	na := count(rec, "a")
+	conntest.Eventually(t, wait, "device a to answer again", func() bool {
+		return count(rec, "a") > na && status().State == engine.StateConnected
 	})
 	if st := status(); st.Connections != 2 || !strings.Contains(st.LastError, `device "a"`) {
 		t.Errorf("after recovery: %+v, want 2 connections and the last error kept", st)
@@ -193,14 +187,14 @@ func TestDeviceStopsAnswering(t *testing.T) {
 func TestModbusExceptionKeepsConnection(t *testing.T) {
 	d := startDevice(t)
 	d.refuseFrom = 100
-	m := newManager(t)
-	deploy(t, m, flowOf(t, "bad-map", pollNode(map[string]any{
+	m := conntest.NewManager(t, engine.Options{})
+	conntest.Deploy(t, m, "acme", flowOf(t, "bad-map", pollNode(map[string]any{
 		"devices":   []any{dev("meter", d, "10ms")},
 		"registers": []any{map[string]any{"signal": "v", "address": 100}},
 		"retryMin":  "10ms", "retryMax": "20ms",
 	}), hook("")), 1)
-	waitFor(t, "a few refused polls", func() bool { return sourceStatus(t, m, "bad-map", "poll").Errors >= 3 })
-	st := sourceStatus(t, m, "bad-map", "poll")
+	conntest.Eventually(t, wait, "a few refused polls", func() bool { return conntest.SourceStatus(t, m, "bad-map", "poll").Errors >= 3 })
+	st := conntest.SourceStatus(t, m, "bad-map", "poll")
 	want := fmt.Sprintf(`device "meter" (%s, unit 7): read holding registers 100-100: illegal data address`, d.addr())
 	if st.State != engine.StateRetrying || st.LastError != want || st.Connections != 1 {
 		t.Errorf("status = %+v\nwant retrying, lastError %q, 1 connection", st, want)
@@ -213,20 +207,20 @@ func TestModbusExceptionKeepsConnection(t *testing.T) {
 // TestUnreachableDevice: nothing listens; the poller retries with backoff
 // and stops promptly on undeploy.
 func TestUnreachableDevice(t *testing.T) {
-	port := freePort(t)
-	m := newManager(t)
-	deploy(t, m, flowOf(t, "nobody", pollNode(map[string]any{
+	port := conntest.FreePort(t)
+	m := conntest.NewManager(t, engine.Options{})
+	conntest.Deploy(t, m, "acme", flowOf(t, "nobody", pollNode(map[string]any{
 		"devices":   []any{map[string]any{"deviceId": "ghost", "host": "127.0.0.1", "port": port}},
 		"registers": []any{map[string]any{"signal": "v", "address": 0}},
 		"retryMin":  "10ms", "retryMax": "40ms",
 	}), hook("")), 1)
-	waitFor(t, "two failed connects", func() bool { return sourceStatus(t, m, "nobody", "poll").Errors >= 2 })
-	st := sourceStatus(t, m, "nobody", "poll")
+	conntest.Eventually(t, wait, "two failed connects", func() bool { return conntest.SourceStatus(t, m, "nobody", "poll").Errors >= 2 })
+	st := conntest.SourceStatus(t, m, "nobody", "poll")
 	if st.State != engine.StateRetrying || !strings.HasPrefix(st.LastError, fmt.Sprintf(`device "ghost" (127.0.0.1:%d): connect: `, port)) ||
 		!strings.Contains(st.LastError, "connection refused") {
 		t.Errorf("status = %+v", st)
 	}
-	if err := m.Undeploy(ctxT(t), "nobody"); err != nil {
+	if err := m.Undeploy(conntest.Context(t, 30*time.Second), "nobody"); err != nil {
 		t.Fatalf("undeploy: %v", err)
 	}
 }
@@ -235,14 +229,14 @@ func TestUnreachableDevice(t *testing.T) {
 // unchanged keeps its connection; the new version gets its messages.
 func TestRedeployKeepsPolling(t *testing.T) {
 	d := startDevice(t)
-	m := newManager(t)
-	rec := record(t, "keep")
+	m := conntest.NewManager(t, engine.Options{})
+	rec := conntest.Record(t, "keep")
 	cfg := map[string]any{"devices": []any{dev("x", d, "5ms")}, "registers": []any{map[string]any{"signal": "v", "address": 0}}}
-	deploy(t, m, flowOf(t, "keep", pollNode(cfg), hook("v1")), 1)
-	waitFor(t, "a message", func() bool { return rec.count("x") > 0 })
-	deploy(t, m, flowOf(t, "keep", pollNode(cfg), hook("v2")), 2)
-	waitFor(t, "a message through version 2", func() bool {
-		msg, _ := rec.last("x")
+	conntest.Deploy(t, m, "acme", flowOf(t, "keep", pollNode(cfg), hook("v1")), 1)
+	conntest.Eventually(t, wait, "a message", func() bool { return count(rec, "x") > 0 })
+	conntest.Deploy(t, m, "acme", flowOf(t, "keep", pollNode(cfg), hook("v2")), 2)
+	conntest.Eventually(t, wait, "a message through version 2", func() bool {
+		msg, _ := last(rec, "x")
 		return msg.Metadata.GetValue("tag") == "v2"
 	})
 	if n := d.clientCount(); n != 1 {
@@ -306,10 +300,10 @@ func TestPollConfigProblems(t *testing.T) {
 		}
 	}
 	// A flow with a bad poller is refused before anything runs.
-	m := newManager(t)
+	m := conntest.NewManager(t, engine.Options{})
 	cfg := base()
 	cfg["registers"].([]any)[0].(map[string]any)["type"] = "int64"
-	err := m.Deploy(ctxT(t), "acme", flowOf(t, "bad", pollNode(cfg), hook("")), 1)
+	err := m.Deploy(conntest.Context(t, 30*time.Second), "acme", flowOf(t, "bad", pollNode(cfg), hook("")), 1)
 	var ps spec.Problems
 	if !errors.As(err, &ps) || len(ps) != 1 || !strings.HasPrefix(ps[0].String(), `flow "bad": node "poll" (modbusPoll): field "registers[0].type": want one of "int16"`) {
 		t.Fatalf("deploy of a bad poller: %v", err)
@@ -331,21 +325,20 @@ func BenchmarkPollToCountingFlow(b *testing.B) {
 	for i := range 4 {
 		devices = append(devices, dev("d"+strconv.Itoa(i), d, "0s"))
 	}
-	m := newManager(b)
-	var n atomic.Int64
-	setHook(b, "bench", func(types.RuleMsg) { n.Add(1) })
-	deploy(b, m, flowOf(b, "bench", pollNode(map[string]any{"devices": devices, "registers": regs}), hook("")), 1)
-	waitFor(b, "the first message", func() bool { return n.Load() > 0 })
+	m := conntest.NewManager(b, engine.Options{})
+	rec := conntest.Record(b, "bench")
+	conntest.Deploy(b, m, "acme", flowOf(b, "bench", pollNode(map[string]any{"devices": devices, "registers": regs}), engine.Node{ID: "count", Type: conntest.CountType}), 1)
+	conntest.Eventually(b, wait, "the first message", func() bool { return rec.Count() > 0 })
 	b.ResetTimer()
-	start, t0 := n.Load(), time.Now()
+	start, t0 := rec.Count(), time.Now()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for n.Load() < start+int64(b.N) {
+	for rec.Count() < start+int64(b.N) {
 		<-tick.C
 	}
 	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "msgs/s")
 	b.StopTimer()
-	if st := sourceStatus(b, m, "bench", "poll"); st.Errors != 0 {
+	if st := conntest.SourceStatus(b, m, "bench", "poll"); st.Errors != 0 {
 		b.Errorf("status after the run: %+v", st)
 	}
 }

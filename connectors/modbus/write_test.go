@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 )
 
@@ -35,9 +37,9 @@ const commandData = `{"setpoint": 21.5, "signals": {"count": 4000000000}, "on": 
 func TestWriteChangesRegisters(t *testing.T) {
 	d := startDevice(t)
 	d.coils[5] = true
-	m := newManager(t)
-	deploy(t, m, flowOf(t, "cmd", writeNode(d.port, commandWrites...), hook("")), 1)
-	r, err := m.Submit(ctxT(t), "cmd", command(commandData), engine.SubmitOptions{Wait: true})
+	m := conntest.NewManager(t, engine.Options{})
+	conntest.Deploy(t, m, "acme", flowOf(t, "cmd", writeNode(d.port, commandWrites...), hook("")), 1)
+	r, err := m.Submit(conntest.Context(t, 30*time.Second), "cmd", command(commandData), engine.SubmitOptions{Wait: true})
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
@@ -68,7 +70,7 @@ func TestWriteChangesRegisters(t *testing.T) {
 		t.Errorf("modbusWrites = %s (%v)", md[MetaWrites], err)
 	}
 	// The connection is kept for the next message.
-	if _, err := m.Submit(ctxT(t), "cmd", command(commandData), engine.SubmitOptions{Wait: true}); err != nil {
+	if _, err := m.Submit(conntest.Context(t, 30*time.Second), "cmd", command(commandData), engine.SubmitOptions{Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 	if n := d.clientCount(); n != 1 {
@@ -81,8 +83,8 @@ func TestWriteChangesRegisters(t *testing.T) {
 func TestWriteInTestRunReportsInstead(t *testing.T) {
 	d := startDevice(t)
 	d.setHolding(10, 0xAAAA)
-	m := newManager(t)
-	res, err := m.Test(ctxT(t), "acme", flowOf(t, "cmd", writeNode(d.port, commandWrites...), hook("")), command(commandData), "", false)
+	m := conntest.NewManager(t, engine.Options{})
+	res, err := m.Test(conntest.Context(t, 30*time.Second), "acme", flowOf(t, "cmd", writeNode(d.port, commandWrites...), hook("")), command(commandData), "", false)
 	if err != nil {
 		t.Fatalf("test run: %v", err)
 	}
@@ -109,8 +111,8 @@ func TestWriteInTestRunReportsInstead(t *testing.T) {
 func TestWriteFailures(t *testing.T) {
 	d := startDevice(t)
 	d.refuseFrom = 100
-	closed := freePort(t)
-	m := newManager(t)
+	closed := conntest.FreePort(t)
+	m := conntest.NewManager(t, engine.Options{})
 	prefix := fmt.Sprintf("modbusWrite to 127.0.0.1:%d unit 3: ", d.port)
 	setpoint := map[string]any{"field": "setpoint", "address": 10, "type": "int16"}
 	cases := []struct {
@@ -135,8 +137,8 @@ func TestWriteFailures(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := fmt.Sprintf("fail%d", i)
-			deploy(t, m, flowOf(t, id, writeNode(c.port, c.write), hook("")), 1)
-			r, err := m.Submit(ctxT(t), id, command(c.data), engine.SubmitOptions{Wait: true})
+			conntest.Deploy(t, m, "acme", flowOf(t, id, writeNode(c.port, c.write), hook("")), 1)
+			r, err := m.Submit(conntest.Context(t, 30*time.Second), id, command(c.data), engine.SubmitOptions{Wait: true})
 			if err != nil {
 				t.Fatalf("submit: %v", err)
 			}

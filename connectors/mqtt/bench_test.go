@@ -7,6 +7,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 )
 
@@ -30,12 +31,12 @@ func BenchmarkMosquittoToFlow(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			mq := startMosquitto(b, c.extra...)
-			m := newManager(b, engine.Options{})
-			p := probeFor(b, "bench")
+			m := conntest.NewManager(b, engine.Options{})
+			p := conntest.Record(b, "bench")
 			cfg := baseIn(mq.url(), "bench/+")
 			cfg["qos"] = int(c.qos)
 			cfg["topicPattern"] = "bench/{deviceId}"
-			deploy(b, m, "default", inFlow("bench", cfg, "count"))
+			conntest.Deploy(b, m, "default", inFlow("bench", cfg, conntest.CountType), 1)
 			waitState(b, m, "bench", engine.StateConnected)
 			pub := testClient(b, mq.url(), "bench-pub", "", "")
 			topics := make([]string, 16)
@@ -54,7 +55,7 @@ func BenchmarkMosquittoToFlow(b *testing.B) {
 						b.Fatalf("publish: %v", tok.Error())
 					}
 				}
-				p.waitCount(b, int64((i+1)*batch))
+				p.WaitCount(b, int64((i+1)*batch), 30*time.Second)
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()

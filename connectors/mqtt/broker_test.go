@@ -16,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 )
 
@@ -143,7 +144,7 @@ func TestEmbeddedBrokerLimits(t *testing.T) {
 			defer c.Close()
 			open = append(open, c)
 		}
-		waitFor(t, "two open connections", func() bool { return b.Status().Connections == 2 })
+		conntest.Eventually(t, wait, "two open connections", func() bool { return b.Status().Connections == 2 })
 		extra, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +155,7 @@ func TestEmbeddedBrokerLimits(t *testing.T) {
 			t.Fatalf("status = %+v", st)
 		}
 		_ = open[0].Close()
-		waitFor(t, "a free slot", func() bool { return b.Status().Connections == 1 })
+		conntest.Eventually(t, wait, "a free slot", func() bool { return b.Status().Connections == 1 })
 		if err := connectErr(t, b.Addr(), "after", "boiler-7", "s3cret"); err != nil {
 			t.Fatalf("a connection within the limit was refused: %v", err)
 		}
@@ -206,13 +207,13 @@ func TestMosquittoClientsAgainstEmbeddedBroker(t *testing.T) {
 		}
 	}
 	b := startEmbedded(t, BrokerConfig{})
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	b.Provide(m.Resources())
-	p := probeFor(t, "cli")
+	p := conntest.Record(t, "cli")
 	cfg := baseIn(Embedded, "devices/+/telemetry")
 	cfg["topicPattern"] = "devices/{deviceId}/telemetry"
-	deploy(t, m, "default", inFlow("cli", cfg, "record"))
-	deploy(t, m, "default", outFlow("cli-cmd", map[string]any{"broker": Embedded, "topic": "devices/${metadata.deviceId}/commands"}))
+	conntest.Deploy(t, m, "default", inFlow("cli", cfg, conntest.RecordType), 1)
+	conntest.Deploy(t, m, "default", outFlow("cli-cmd", map[string]any{"broker": Embedded, "topic": "devices/${metadata.deviceId}/commands"}), 1)
 	waitState(t, m, "cli", engine.StateConnected)
 	port := b.ln.ln.Addr().(*net.TCPAddr).Port
 	args := func(extra ...string) []string {
@@ -224,7 +225,7 @@ func TestMosquittoClientsAgainstEmbeddedBroker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mosquitto_pub: %v: %s", err, out)
 	}
-	if got := p.next(t); got.Data != `{"temperature": 81.5}` || got.Metadata.Values()["deviceId"] != "pump-1" {
+	if got := p.Next(t, wait); got.Data != `{"temperature": 81.5}` || got.Metadata.Values()["deviceId"] != "pump-1" {
 		t.Fatalf("got %q %v", got.Data, got.Metadata.Values())
 	}
 	out, err = runCmd("/usr/bin/mosquitto_pub", args("-u", "pump-1", "-P", "wrong", "-t", "devices/pump-1/telemetry", "-m", "{}")...)
@@ -240,7 +241,7 @@ func TestMosquittoClientsAgainstEmbeddedBroker(t *testing.T) {
 	if err := sub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "mosquitto_sub subscribed", func() bool { return atomic.LoadInt64(&b.srv.Info.Subscriptions) > subs })
+	conntest.Eventually(t, wait, "mosquitto_sub subscribed", func() bool { return atomic.LoadInt64(&b.srv.Info.Subscriptions) > subs })
 	if r := submit(t, m, "cli-cmd", command("pump-1", `{"heat":"on"}`)); r.Status != engine.StatusCompleted {
 		t.Fatalf("result = %+v", r)
 	}

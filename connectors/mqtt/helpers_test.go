@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,33 +17,20 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rulego/rulego/api/types"
-	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/engine/spec"
 )
 
 // Every client, broker and manager a test starts is stopped: no goroutine
 // may outlive the tests.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { conntest.Main(m) }
+
+// wait is how long a test waits for what must happen.
+const wait = 15 * time.Second
 
 const mosquittoBin = "/usr/sbin/mosquitto"
-
-// needMosquitto skips without Mosquitto, except in CI where it must be
-// installed (deploy/dev-services.sh).
-func needMosquitto(t testing.TB) {
-	t.Helper()
-	if _, err := os.Stat(mosquittoBin); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing (apt-get install mosquitto mosquitto-clients; see deploy/dev-services.sh): %v", mosquittoBin, err)
-		}
-		t.Skipf("%s is missing: %v", mosquittoBin, err)
-	}
-}
 
 // mosquitto is a Mosquitto broker the test started on a free port.
 type mosquitto struct {
@@ -56,24 +42,13 @@ type mosquitto struct {
 	stderr *strings.Builder
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	return port
-}
-
 // startMosquitto writes a config (extra lines appended) and starts the
 // broker; it is stopped at the end of the test.
 func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 	t.Helper()
-	needMosquitto(t)
+	conntest.Need(t, mosquittoBin, "apt-get install mosquitto mosquitto-clients")
 	dir := t.TempDir()
-	m := &mosquitto{t: t, port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
+	m := &mosquitto{t: t, port: conntest.FreePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
 	lines := []string{
 		fmt.Sprintf("listener %d 127.0.0.1", m.port),
 		"persistence false",
@@ -168,34 +143,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// devices is a test double of the device registry: credentials to devices.
-type devices struct {
-	byPassword map[string]engine.Device // "user\x00password"
-	byToken    map[string]engine.Device
-}
-
-func (d devices) ByToken(_ context.Context, token string) (engine.Device, error) {
-	if dev, ok := d.byToken[token]; ok {
-		return dev, nil
-	}
-	return engine.Device{}, engine.ErrUnauthorized
-}
-
-func (d devices) ByPassword(_ context.Context, user, password string) (engine.Device, error) {
-	if dev, ok := d.byPassword[user+"\x00"+password]; ok {
-		return dev, nil
-	}
-	return engine.Device{}, engine.ErrUnauthorized
-}
-
 // testDevices: boiler-7 (default tenant) with a password, pump-1 (default)
 // with a token, intruder-1 of tenant "acme" with a password.
-var testDevices = devices{
-	byPassword: map[string]engine.Device{
+var testDevices = conntest.Devices{
+	Passwords: map[string]engine.Device{
 		"boiler-7\x00s3cret":   {ID: "boiler-7", Tenant: "default", Name: "Boiler 7"},
 		"intruder-1\x00acme!!": {ID: "intruder-1", Tenant: "acme", Name: "Acme device"},
 	},
-	byToken: map[string]engine.Device{"tok-pump-1": {ID: "pump-1", Tenant: "default", Name: "Pump 1"}},
+	Tokens: map[string]engine.Device{"tok-pump-1": {ID: "pump-1", Tenant: "default", Name: "Pump 1"}},
 }
 
 // startEmbedded starts the embedded broker on a free port; it is closed at
@@ -219,128 +174,50 @@ func startEmbedded(t testing.TB, cfg BrokerConfig) *Broker {
 	return b
 }
 
-// The probe node ends the test flows: it records what reaches it, and can
-// fail a message the first time it sees it, or hold it until released.
-
-const probeType = "mqtttest/probe"
-
-type probe struct {
-	ch    chan types.RuleMsg
-	count atomic.Int64
-	tick  chan struct{} // count mode: poked after each message
-	mu    sync.Mutex
-	seen  map[string]int
-	gates map[string]chan struct{}
+// failOnce makes the record nodes of rec's flows fail each new payload the
+// first time it arrives (recorded all the same).
+func failOnce(rec *conntest.Recorder) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	rec.Before(func(msg types.RuleMsg) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[msg.Data]++
+		if seen[msg.Data] == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
+	})
 }
 
-var probes = struct {
-	sync.Mutex
-	m map[string]*probe
-}{m: map[string]*probe{}}
+// gates holds the messages of rec's flows whose data has a gate until it
+// opens.
+type gates struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
 
-// probeFor returns the probe of a flow, created empty.
-func probeFor(t testing.TB, flowID string) *probe {
-	t.Helper()
-	p := &probe{ch: make(chan types.RuleMsg, 1024), tick: make(chan struct{}, 1), seen: map[string]int{}, gates: map[string]chan struct{}{}}
-	probes.Lock()
-	probes.m[flowID] = p
-	probes.Unlock()
-	t.Cleanup(func() {
-		probes.Lock()
-		delete(probes.m, flowID)
-		probes.Unlock()
+func gatesOn(rec *conntest.Recorder) *gates {
+	g := &gates{m: map[string]chan struct{}{}}
+	rec.Before(func(msg types.RuleMsg) error {
+		g.mu.Lock()
+		ch := g.m[msg.Data]
+		g.mu.Unlock()
+		if ch != nil {
+			<-ch
+		}
+		return nil
 	})
-	return p
+	return g
 }
 
 // gate makes messages with data d wait until the returned func is called.
-func (p *probe) gate(d string) func() {
+func (g *gates) gate(d string) func() {
 	ch := make(chan struct{})
-	p.mu.Lock()
-	p.gates[d] = ch
-	p.mu.Unlock()
+	g.mu.Lock()
+	g.m[d] = ch
+	g.mu.Unlock()
 	return sync.OnceFunc(func() { close(ch) })
-}
-
-// waitCount waits until the count reaches n.
-func (p *probe) waitCount(t testing.TB, n int64) {
-	t.Helper()
-	for p.count.Load() < n {
-		select {
-		case <-p.tick:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("counted %d messages, want %d", p.count.Load(), n)
-		}
-	}
-}
-
-// next returns the next recorded message.
-func (p *probe) next(t testing.TB) types.RuleMsg {
-	t.Helper()
-	select {
-	case m := <-p.ch:
-		return m
-	case <-time.After(15 * time.Second):
-		t.Fatal("no message reached the flow's end")
-		return types.RuleMsg{}
-	}
-}
-
-type probeNode struct{ mode string }
-
-func (n *probeNode) Type() string    { return probeType }
-func (n *probeNode) New() types.Node { return &probeNode{} }
-func (n *probeNode) Init(_ types.Config, raw types.Configuration) error {
-	n.mode, _ = raw["mode"].(string)
-	return nil
-}
-func (n *probeNode) Destroy() {}
-func (n *probeNode) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	env := engine.EnvOf(ctx)
-	probes.Lock()
-	p := probes.m[env.FlowID]
-	probes.Unlock()
-	if p == nil {
-		ctx.TellSuccess(msg)
-		return
-	}
-	switch n.mode {
-	case "count":
-		p.count.Add(1)
-		select {
-		case p.tick <- struct{}{}:
-		default:
-		}
-		ctx.TellSuccess(msg)
-		return
-	case "failOnce":
-		p.mu.Lock()
-		p.seen[msg.Data]++
-		first := p.seen[msg.Data] == 1
-		p.mu.Unlock()
-		p.ch <- msg
-		if first {
-			ctx.TellFailure(msg, errors.New("first attempt fails"))
-			return
-		}
-		ctx.TellSuccess(msg)
-		return
-	case "gate":
-		p.mu.Lock()
-		g := p.gates[msg.Data]
-		p.mu.Unlock()
-		if g != nil {
-			<-g
-		}
-	}
-	p.ch <- msg
-	ctx.TellSuccess(msg)
-}
-
-func init() {
-	spec.Register(&spec.Node{Type: probeType, Category: "action", Summary: "test probe",
-		Fields:    []*spec.Field{{Name: "mode", Type: spec.String, Default: "record", Help: "record, count, failOnce or gate"}},
-		Relations: spec.Relations{Fixed: []string{types.Success}}}, &probeNode{})
 }
 
 // deadLetters records dead letters.
@@ -348,76 +225,16 @@ type deadLetters struct{ ch chan engine.DeadLetter }
 
 func (d deadLetters) DeadLetter(_ context.Context, dl engine.DeadLetter) { d.ch <- dl }
 
-// newManager returns a running manager, shut down at the end of the test.
-func newManager(t testing.TB, o engine.Options) *engine.Manager {
-	t.Helper()
-	if o.Metrics == nil {
-		o.Metrics = prometheus.NewRegistry()
-	}
-	if o.Logger == nil {
-		o.Logger = discardLogger()
-	}
-	m := engine.NewManager(o)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return m
-}
-
-// inFlow is a flow: an mqttIn node "in" (cfg) into a probe (mode).
-func inFlow(id string, cfg map[string]any, mode string) *engine.Flow {
-	return &engine.Flow{
-		RuleChain: engine.FlowInfo{ID: id, Name: id},
-		Metadata: engine.FlowMetadata{
-			Nodes: []engine.Node{
-				{ID: "in", Type: InType, Configuration: cfg},
-				{ID: "probe", Type: probeType, Configuration: map[string]any{"mode": mode}},
-			},
-			Connections: []engine.Connection{{FromID: "in", ToID: "probe", Type: types.Success}},
-		},
-	}
-}
-
-func deploy(t testing.TB, m *engine.Manager, tenant string, f *engine.Flow) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := m.Deploy(ctx, tenant, f, 1); err != nil {
-		t.Fatalf("deploy %s: %v", f.RuleChain.ID, err)
-	}
-}
-
-// waitFor polls cond until it holds (15 s at most).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling
-	}
-}
-
-// sourceStatus is the status of node "in" of a flow.
-func sourceStatus(t testing.TB, m *engine.Manager, flowID string) engine.SourceStatus {
-	t.Helper()
-	st, err := m.Status(flowID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Sources["in"]
+// inFlow is a flow: an mqttIn node "in" (cfg) into a node of type then.
+func inFlow(id string, cfg map[string]any, then string) *engine.Flow {
+	return conntest.Flow(id, InType, cfg, then)
 }
 
 func waitState(t testing.TB, m *engine.Manager, flowID string, want engine.SourceState) engine.SourceStatus {
 	t.Helper()
 	var st engine.SourceStatus
-	waitFor(t, fmt.Sprintf("flow %s source %s", flowID, want), func() bool {
-		st = sourceStatus(t, m, flowID)
+	conntest.Eventually(t, wait, fmt.Sprintf("flow %s source %s", flowID, want), func() bool {
+		st = conntest.Status(t, m, flowID)
 		return st.State == want
 	})
 	return st

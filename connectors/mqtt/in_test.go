@@ -12,6 +12,7 @@ import (
 
 	"github.com/rulego/rulego/api/types"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/engine/spec"
 )
@@ -46,17 +47,17 @@ func forEachBroker(t *testing.T, fn func(t *testing.T, b *testBroker)) {
 
 func TestReceiveWithDeviceIDFromTopic(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, b *testBroker) {
-		m := newManager(t, engine.Options{})
+		m := conntest.NewManager(t, engine.Options{})
 		b.provide(m)
-		p := probeFor(t, "telemetry")
+		p := conntest.Record(t, "telemetry")
 		cfg := baseIn(b.nodeBroker, "devices/+/telemetry", "plant/#")
 		cfg["topicPattern"] = "devices/{deviceId}/telemetry"
-		deploy(t, m, "default", inFlow("telemetry", cfg, "record"))
+		conntest.Deploy(t, m, "default", inFlow("telemetry", cfg, conntest.RecordType), 1)
 		waitState(t, m, "telemetry", engine.StateConnected)
 
 		dev := testClient(t, b.url, "dev-boiler-7", b.user, b.pass)
 		publish(t, dev, "devices/boiler-7/telemetry", 1, `{"temperature":81.5}`)
-		got := p.next(t)
+		got := p.Next(t, wait)
 		if got.Type != "RAW" || got.DataType != types.JSON || got.Data != `{"temperature":81.5}` {
 			t.Errorf("message = %s %s %q", got.Type, got.DataType, got.Data)
 		}
@@ -75,7 +76,7 @@ func TestReceiveWithDeviceIDFromTopic(t *testing.T) {
 
 		// A topic of another shape has no device id; binary payloads are base64.
 		publish(t, dev, "plant/hall-2/raw", 0, "\x00\xff\x10")
-		got = p.next(t)
+		got = p.Next(t, wait)
 		if got.DataType != types.BINARY || got.Data != base64.StdEncoding.EncodeToString([]byte("\x00\xff\x10")) {
 			t.Errorf("binary message = %s %q", got.DataType, got.Data)
 		}
@@ -83,7 +84,7 @@ func TestReceiveWithDeviceIDFromTopic(t *testing.T) {
 			t.Errorf("deviceId set for a topic the pattern does not match: %v", got.Metadata.Values())
 		}
 		publish(t, dev, "plant/hall-2/text", 0, "hello")
-		if got = p.next(t); got.DataType != types.TEXT || got.Data != "hello" {
+		if got = p.Next(t, wait); got.DataType != types.TEXT || got.Data != "hello" {
 			t.Errorf("text message = %s %q", got.DataType, got.Data)
 		}
 		st := waitState(t, m, "telemetry", engine.StateConnected)
@@ -100,21 +101,22 @@ func TestReceiveWithDeviceIDFromTopic(t *testing.T) {
 func TestRedeliveryWhenTheFlowFails(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, b *testBroker) {
 		dl := deadLetters{ch: make(chan engine.DeadLetter, 16)}
-		m := newManager(t, engine.Options{DeadLetters: dl})
+		m := conntest.NewManager(t, engine.Options{DeadLetters: dl})
 		b.provide(m)
-		p := probeFor(t, "redeliver")
+		p := conntest.Record(t, "redeliver")
+		failOnce(p)
 		cfg := baseIn(b.nodeBroker, "devices/+/telemetry")
 		cfg["clientId"] = "sluice-redeliver-" + b.name
 		cfg["cleanSession"] = false
 		cfg["redeliver"] = true
 		cfg["topicPattern"] = "devices/{deviceId}/telemetry"
-		deploy(t, m, "default", inFlow("redeliver", cfg, "failOnce"))
+		conntest.Deploy(t, m, "default", inFlow("redeliver", cfg, conntest.RecordType), 1)
 		waitState(t, m, "redeliver", engine.StateConnected)
 
 		dev := testClient(t, b.url, "dev-redeliver", b.user, b.pass)
 		publish(t, dev, "devices/boiler-7/telemetry", 1, `{"n":1}`)
-		first := p.next(t)
-		second := p.next(t)
+		first := p.Next(t, wait)
+		second := p.Next(t, wait)
 		if first.Data != `{"n":1}` || second.Data != `{"n":1}` {
 			t.Fatalf("attempts = %q, %q", first.Data, second.Data)
 		}
@@ -131,10 +133,10 @@ func TestRedeliveryWhenTheFlowFails(t *testing.T) {
 		}
 		// Acknowledged now: the next message comes alone.
 		publish(t, dev, "devices/boiler-7/telemetry", 1, `{"n":2}`)
-		if got := p.next(t); got.Data != `{"n":2}` {
+		if got := p.Next(t, wait); got.Data != `{"n":2}` {
 			t.Fatalf("after the redelivery: %q", got.Data)
 		}
-		if got := p.next(t); got.Data != `{"n":2}` { // failOnce fails each new payload once
+		if got := p.Next(t, wait); got.Data != `{"n":2}` { // failOnce fails each new payload once
 			t.Fatalf("after the redelivery: %q", got.Data)
 		}
 		st := waitState(t, m, "redeliver", engine.StateConnected)
@@ -149,16 +151,17 @@ func TestRedeliveryWhenTheFlowFails(t *testing.T) {
 func TestFailedMessageAcknowledgedWithoutRedeliver(t *testing.T) {
 	mq := startMosquitto(t)
 	dl := deadLetters{ch: make(chan engine.DeadLetter, 16)}
-	m := newManager(t, engine.Options{DeadLetters: dl})
-	p := probeFor(t, "noredeliver")
+	m := conntest.NewManager(t, engine.Options{DeadLetters: dl})
+	p := conntest.Record(t, "noredeliver")
+	failOnce(p)
 	cfg := baseIn(mq.url(), "devices/+/telemetry")
 	cfg["clientId"] = "sluice-noredeliver"
 	cfg["cleanSession"] = false
-	deploy(t, m, "default", inFlow("noredeliver", cfg, "failOnce"))
+	conntest.Deploy(t, m, "default", inFlow("noredeliver", cfg, conntest.RecordType), 1)
 	waitState(t, m, "noredeliver", engine.StateConnected)
 	dev := testClient(t, mq.url(), "dev", "", "")
 	publish(t, dev, "devices/a/telemetry", 1, "m1")
-	if got := p.next(t); got.Data != "m1" {
+	if got := p.Next(t, wait); got.Data != "m1" {
 		t.Fatalf("got %q", got.Data)
 	}
 	<-dl.ch
@@ -168,10 +171,10 @@ func TestFailedMessageAcknowledgedWithoutRedeliver(t *testing.T) {
 	if err := m.Undeploy(ctx, "noredeliver"); err != nil {
 		t.Fatal(err)
 	}
-	deploy(t, m, "default", inFlow("noredeliver", cfg, "failOnce"))
+	conntest.Deploy(t, m, "default", inFlow("noredeliver", cfg, conntest.RecordType), 1)
 	waitState(t, m, "noredeliver", engine.StateConnected)
 	publish(t, dev, "devices/a/telemetry", 1, "m2")
-	if got := p.next(t); got.Data != "m2" {
+	if got := p.Next(t, wait); got.Data != "m2" {
 		t.Fatalf("after reconnect got %q, want m2 (m1 was acknowledged)", got.Data)
 	}
 }
@@ -184,13 +187,13 @@ func TestAcksInArrivalOrder(t *testing.T) {
 	if err := eb.srv.AddHook(rec, nil); err != nil {
 		t.Fatal(err)
 	}
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	eb.Provide(m.Resources())
-	p := probeFor(t, "order")
-	releaseA := p.gate("A")
+	p := conntest.Record(t, "order")
+	releaseA := gatesOn(p).gate("A")
 	defer releaseA()
 	cfg := baseIn(Embedded, "devices/+/telemetry")
-	deploy(t, m, "default", inFlow("order", cfg, "gate"))
+	conntest.Deploy(t, m, "default", inFlow("order", cfg, conntest.RecordType), 1)
 	waitState(t, m, "order", engine.StateConnected)
 
 	// Messages of one topic run in order; of different topics in parallel,
@@ -202,11 +205,11 @@ func TestAcksInArrivalOrder(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		publish(t, dev, fmt.Sprintf("devices/d%d/telemetry", i), 1, fmt.Sprintf("B%d", i))
 	}
-	if got := p.next(t); got.Data == "A" {
+	if got := p.Next(t, wait); got.Data == "A" {
 		t.Fatal("A finished while held")
 	}
 	cl := clientFor(t, m, "default", cfg)
-	waitFor(t, "a later message finished while A is pending in the ack queue", func() bool {
+	conntest.Eventually(t, wait, "a later message finished while A is pending in the ack queue", func() bool {
 		cl.mu.Lock()
 		cn := cl.cur
 		cl.mu.Unlock()
@@ -231,7 +234,7 @@ func TestAcksInArrivalOrder(t *testing.T) {
 		t.Fatalf("acknowledged %v while the first message is still in the flow", acks)
 	}
 	releaseA()
-	waitFor(t, "five acknowledgements", func() bool { return len(rec.acks()) == 5 })
+	conntest.Eventually(t, wait, "five acknowledgements", func() bool { return len(rec.acks()) == 5 })
 	sent, acks := rec.sent(), rec.acks()
 	if !slices.Equal(sent, acks) {
 		t.Fatalf("PUBLISH ids %v, PUBACK ids %v: want the same order", sent, acks)
@@ -261,14 +264,14 @@ func clientFor(t *testing.T, m *engine.Manager, tenant string, cfg map[string]an
 }
 
 func TestUnreachableBrokerIsRetrying(t *testing.T) {
-	m := newManager(t, engine.Options{})
-	port := freePort(t)
+	m := conntest.NewManager(t, engine.Options{})
+	port := conntest.FreePort(t)
 	cfg := baseIn(fmt.Sprintf("tcp://127.0.0.1:%d", port), "a/#")
 	cfg["retryMin"], cfg["retryMax"] = "20ms", "100ms"
-	deploy(t, m, "default", inFlow("unreachable", cfg, "record"))
+	conntest.Deploy(t, m, "default", inFlow("unreachable", cfg, conntest.RecordType), 1)
 	var st engine.SourceStatus
-	waitFor(t, "several failed attempts", func() bool {
-		st = sourceStatus(t, m, "unreachable")
+	conntest.Eventually(t, wait, "several failed attempts", func() bool {
+		st = conntest.Status(t, m, "unreachable")
 		return st.Errors >= 3
 	})
 	if st.State != engine.StateRetrying || !strings.Contains(st.LastError, "connection refused") || !strings.Contains(st.LastError, "retrying in") {
@@ -277,9 +280,9 @@ func TestUnreachableBrokerIsRetrying(t *testing.T) {
 }
 
 func TestEmbeddedBrokerNotRunning(t *testing.T) {
-	m := newManager(t, engine.Options{})
-	deploy(t, m, "default", inFlow("noembedded", baseIn(Embedded, "a/#"), "record"))
-	st := sourceStatus(t, m, "noembedded")
+	m := conntest.NewManager(t, engine.Options{})
+	conntest.Deploy(t, m, "default", inFlow("noembedded", baseIn(Embedded, "a/#"), conntest.RecordType), 1)
+	st := conntest.Status(t, m, "noembedded")
 	if st.State != engine.StateError || !strings.Contains(st.LastError, "SLUICE_MQTT_ADDR") {
 		t.Fatalf("status = %+v", st)
 	}
@@ -290,13 +293,13 @@ func TestEmbeddedBrokerNotRunning(t *testing.T) {
 // the session).
 func TestBrokerRestart(t *testing.T) {
 	mq := startMosquitto(t)
-	m := newManager(t, engine.Options{})
-	p := probeFor(t, "restart")
-	deploy(t, m, "default", inFlow("restart", baseIn(mq.url(), "devices/+/telemetry"), "record"))
+	m := conntest.NewManager(t, engine.Options{})
+	p := conntest.Record(t, "restart")
+	conntest.Deploy(t, m, "default", inFlow("restart", baseIn(mq.url(), "devices/+/telemetry"), conntest.RecordType), 1)
 	waitState(t, m, "restart", engine.StateConnected)
 	dev := testClient(t, mq.url(), "dev-before", "", "")
 	publish(t, dev, "devices/a/telemetry", 1, "before")
-	if got := p.next(t); got.Data != "before" {
+	if got := p.Next(t, wait); got.Data != "before" {
 		t.Fatalf("got %q", got.Data)
 	}
 	mq.stop()
@@ -308,7 +311,7 @@ func TestBrokerRestart(t *testing.T) {
 	waitState(t, m, "restart", engine.StateConnected)
 	dev = testClient(t, mq.url(), "dev-after", "", "")
 	publish(t, dev, "devices/a/telemetry", 1, "after")
-	if got := p.next(t); got.Data != "after" {
+	if got := p.Next(t, wait); got.Data != "after" {
 		t.Fatalf("got %q", got.Data)
 	}
 }
@@ -317,11 +320,11 @@ func TestBrokerRestart(t *testing.T) {
 // with its own client id has its own.
 func TestSharedClient(t *testing.T) {
 	eb := startEmbedded(t, BrokerConfig{})
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	eb.Provide(m.Resources())
-	pa, pb := probeFor(t, "flow-a"), probeFor(t, "flow-b")
-	deploy(t, m, "default", inFlow("flow-a", baseIn(Embedded, "a/+"), "record"))
-	deploy(t, m, "default", inFlow("flow-b", baseIn(Embedded, "b/+"), "record"))
+	pa, pb := conntest.Record(t, "flow-a"), conntest.Record(t, "flow-b")
+	conntest.Deploy(t, m, "default", inFlow("flow-a", baseIn(Embedded, "a/+"), conntest.RecordType), 1)
+	conntest.Deploy(t, m, "default", inFlow("flow-b", baseIn(Embedded, "b/+"), conntest.RecordType), 1)
 	waitState(t, m, "flow-a", engine.StateConnected)
 	waitState(t, m, "flow-b", engine.StateConnected)
 	if n := eb.Status().Clients; n != 1 {
@@ -330,17 +333,17 @@ func TestSharedClient(t *testing.T) {
 	dev := testClient(t, eb.Addr(), "dev-shared", "pump-1", "tok-pump-1")
 	publish(t, dev, "a/1", 1, "for a")
 	publish(t, dev, "b/1", 1, "for b")
-	if got := pa.next(t); got.Data != "for a" {
+	if got := pa.Next(t, wait); got.Data != "for a" {
 		t.Errorf("flow a got %q", got.Data)
 	}
-	if got := pb.next(t); got.Data != "for b" {
+	if got := pb.Next(t, wait); got.Data != "for b" {
 		t.Errorf("flow b got %q", got.Data)
 	}
 
 	own := baseIn(Embedded, "c/+")
 	own["clientId"] = "sluice-own"
-	probeFor(t, "flow-c")
-	deploy(t, m, "default", inFlow("flow-c", own, "record"))
+	conntest.Record(t, "flow-c")
+	conntest.Deploy(t, m, "default", inFlow("flow-c", own, conntest.RecordType), 1)
 	waitState(t, m, "flow-c", engine.StateConnected)
 	if n := eb.Status().Clients; n != 3 { // shared, own, the device
 		t.Fatalf("broker clients = %d, want 3", n)
@@ -353,7 +356,7 @@ func TestSharedClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, dev, "b/2", 1, "still b")
-	if got := pb.next(t); got.Data != "still b" {
+	if got := pb.Next(t, wait); got.Data != "still b" {
 		t.Errorf("flow b got %q", got.Data)
 	}
 	if n := eb.Status().Clients; n != 3 {
@@ -365,14 +368,14 @@ func TestSharedClient(t *testing.T) {
 // and loses no message.
 func TestRedeployKeepsConnection(t *testing.T) {
 	eb := startEmbedded(t, BrokerConfig{})
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	eb.Provide(m.Resources())
-	p := probeFor(t, "keep")
+	p := conntest.Record(t, "keep")
 	cfg := baseIn(Embedded, "k/+")
-	deploy(t, m, "default", inFlow("keep", cfg, "record"))
+	conntest.Deploy(t, m, "default", inFlow("keep", cfg, conntest.RecordType), 1)
 	waitState(t, m, "keep", engine.StateConnected)
 	cl := clientFor(t, m, "default", cfg)
-	f := inFlow("keep", baseIn(Embedded, "k/+"), "record")
+	f := inFlow("keep", baseIn(Embedded, "k/+"), conntest.RecordType)
 	f.Metadata.Nodes[1].Name = "renamed"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -384,26 +387,26 @@ func TestRedeployKeepsConnection(t *testing.T) {
 	}
 	dev := testClient(t, eb.Addr(), "dev-keep", "boiler-7", "s3cret")
 	publish(t, dev, "k/1", 1, "x")
-	if got := p.next(t); got.Data != "x" {
+	if got := p.Next(t, wait); got.Data != "x" {
 		t.Fatalf("got %q", got.Data)
 	}
 }
 
 func TestMaxMessageBytes(t *testing.T) {
 	mq := startMosquitto(t)
-	m := newManager(t, engine.Options{})
-	p := probeFor(t, "limit")
+	m := conntest.NewManager(t, engine.Options{})
+	p := conntest.Record(t, "limit")
 	cfg := baseIn(mq.url(), "t/#")
 	cfg["maxMessageBytes"] = 16
-	deploy(t, m, "default", inFlow("limit", cfg, "record"))
+	conntest.Deploy(t, m, "default", inFlow("limit", cfg, conntest.RecordType), 1)
 	waitState(t, m, "limit", engine.StateConnected)
 	dev := testClient(t, mq.url(), "dev-limit", "", "")
 	publish(t, dev, "t/big", 1, strings.Repeat("x", 17))
 	publish(t, dev, "t/small", 1, "ok")
-	if got := p.next(t); got.Data != "ok" {
+	if got := p.Next(t, wait); got.Data != "ok" {
 		t.Fatalf("got %q, want the small message only", got.Data)
 	}
-	st := sourceStatus(t, m, "limit")
+	st := conntest.Status(t, m, "limit")
 	if st.Errors != 1 || !strings.Contains(st.LastError, "maxMessageBytes") {
 		t.Fatalf("status = %+v", st)
 	}
@@ -412,20 +415,20 @@ func TestMaxMessageBytes(t *testing.T) {
 // Mosquitto with a password file: wrong credentials retry, right ones
 // connect.
 func TestBrokerCredentials(t *testing.T) {
-	needMosquitto(t)
+	conntest.Need(t, mosquittoBin, "apt-get install mosquitto mosquitto-clients")
 	dir := t.TempDir()
 	pw := dir + "/passwd"
 	if out, err := runCmd("/usr/bin/mosquitto_passwd", "-b", "-c", pw, "sluice", "right"); err != nil {
 		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
 	}
 	mq := startMosquitto(t, "allow_anonymous false", "password_file "+pw)
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	bad := baseIn(mq.url(), "x/#")
 	bad["username"], bad["password"] = "sluice", "wrong"
-	deploy(t, m, "default", inFlow("bad-creds", bad, "record"))
+	conntest.Deploy(t, m, "default", inFlow("bad-creds", bad, conntest.RecordType), 1)
 	var st engine.SourceStatus
-	waitFor(t, "a refused connect", func() bool {
-		st = sourceStatus(t, m, "bad-creds")
+	conntest.Eventually(t, wait, "a refused connect", func() bool {
+		st = conntest.Status(t, m, "bad-creds")
 		return st.Errors > 0
 	})
 	if st.State != engine.StateRetrying || !strings.Contains(strings.ToLower(st.LastError), "not authorized") {
@@ -433,18 +436,18 @@ func TestBrokerCredentials(t *testing.T) {
 	}
 	good := baseIn(mq.url(), "y/#")
 	good["username"], good["password"] = "sluice", "right"
-	p := probeFor(t, "good-creds")
-	deploy(t, m, "default", inFlow("good-creds", good, "record"))
+	p := conntest.Record(t, "good-creds")
+	conntest.Deploy(t, m, "default", inFlow("good-creds", good, conntest.RecordType), 1)
 	waitState(t, m, "good-creds", engine.StateConnected)
 	dev := testClient(t, mq.url(), "dev-creds", "sluice", "right")
 	publish(t, dev, "y/1", 0, "in")
-	if got := p.next(t); got.Data != "in" {
+	if got := p.Next(t, wait); got.Data != "in" {
 		t.Fatalf("got %q", got.Data)
 	}
 }
 
 func TestValidation(t *testing.T) {
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	cases := []struct {
 		name string
 		cfg  map[string]any
@@ -462,7 +465,7 @@ func TestValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ps := m.Validate(inFlow("v", c.cfg, "record"))
+			ps := m.Validate(inFlow("v", c.cfg, conntest.RecordType))
 			if !strings.Contains(ps.Error(), c.want) {
 				t.Fatalf("problems:\n%v\nwant one containing %s", ps, c.want)
 			}
@@ -472,12 +475,12 @@ func TestValidation(t *testing.T) {
 	mq := "tcp://127.0.0.1:1" // never connects; the claim is what counts
 	a := baseIn(mq, "a")
 	a["clientId"] = "plant-1"
-	deploy(t, m, "default", inFlow("claim-a", a, "record"))
+	conntest.Deploy(t, m, "default", inFlow("claim-a", a, conntest.RecordType), 1)
 	b := baseIn(mq, "b")
 	b["clientId"] = "plant-1"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := m.Deploy(ctx, "default", inFlow("claim-b", b, "record"), 1)
+	err := m.Deploy(ctx, "default", inFlow("claim-b", b, conntest.RecordType), 1)
 	var ps spec.Problems
 	if !errors.As(err, &ps) || !strings.Contains(err.Error(), `mqttClientId "plant-1" is also claimed by flow "claim-a"`) {
 		t.Fatalf("deploy of a second claimant: %v", err)
@@ -488,14 +491,14 @@ func TestValidation(t *testing.T) {
 // messages: each gets some, none is lost or doubled.
 func TestSharedSubscription(t *testing.T) {
 	mq := startMosquitto(t)
-	var ps []*probe
+	var ps []*conntest.Recorder
 	for _, inst := range []string{"a", "b"} {
-		m := newManager(t, engine.Options{})
-		ps = append(ps, probeFor(t, "share-"+inst))
+		m := conntest.NewManager(t, engine.Options{})
+		ps = append(ps, conntest.Record(t, "share-"+inst))
 		cfg := baseIn(mq.url(), "jobs/+")
 		cfg["sharedGroup"] = "sluice"
 		cfg["clientId"] = "sluice-instance-" + inst
-		deploy(t, m, "default", inFlow("share-"+inst, cfg, "count"))
+		conntest.Deploy(t, m, "default", inFlow("share-"+inst, cfg, conntest.CountType), 1)
 		waitState(t, m, "share-"+inst, engine.StateConnected)
 	}
 	dev := testClient(t, mq.url(), "dev-share", "", "")
@@ -503,8 +506,8 @@ func TestSharedSubscription(t *testing.T) {
 	for i := range n {
 		publish(t, dev, fmt.Sprintf("jobs/%d", i), 1, "job")
 	}
-	waitFor(t, "every message counted once", func() bool { return ps[0].count.Load()+ps[1].count.Load() >= n })
-	a, b := ps[0].count.Load(), ps[1].count.Load()
+	conntest.Eventually(t, wait, "every message counted once", func() bool { return ps[0].Count()+ps[1].Count() >= n })
+	a, b := ps[0].Count(), ps[1].Count()
 	if a+b != n || a == 0 || b == 0 {
 		t.Fatalf("instance a got %d, b got %d of %d", a, b, n)
 	}
@@ -514,13 +517,13 @@ func TestSharedSubscription(t *testing.T) {
 // deployed (Sluice stopped) wait on the broker and arrive afterwards.
 func TestPersistentSessionKeepsMessagesWhileAway(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, b *testBroker) {
-		m := newManager(t, engine.Options{})
+		m := conntest.NewManager(t, engine.Options{})
 		b.provide(m)
-		p := probeFor(t, "away")
+		p := conntest.Record(t, "away")
 		cfg := baseIn(b.nodeBroker, "devices/+/telemetry")
 		cfg["clientId"] = "sluice-away"
 		cfg["cleanSession"] = false
-		deploy(t, m, "default", inFlow("away", cfg, "record"))
+		conntest.Deploy(t, m, "default", inFlow("away", cfg, conntest.RecordType), 1)
 		waitState(t, m, "away", engine.StateConnected)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -529,8 +532,8 @@ func TestPersistentSessionKeepsMessagesWhileAway(t *testing.T) {
 		}
 		dev := testClient(t, b.url, "dev-away", b.user, b.pass)
 		publish(t, dev, "devices/x/telemetry", 1, "while away")
-		deploy(t, m, "default", inFlow("away", cfg, "record"))
-		if got := p.next(t); got.Data != "while away" {
+		conntest.Deploy(t, m, "default", inFlow("away", cfg, conntest.RecordType), 1)
+		if got := p.Next(t, wait); got.Data != "while away" {
 			t.Fatalf("got %q", got.Data)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rulego/rulego/api/types"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 )
 
@@ -67,12 +68,12 @@ func command(device, data string) engine.Message {
 
 func TestPublish(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, b *testBroker) {
-		m := newManager(t, engine.Options{})
+		m := conntest.NewManager(t, engine.Options{})
 		b.provide(m)
 		sub := testClient(t, b.url, "subscriber", b.user, b.pass)
 		got := subscribe(t, sub, "devices/#")
 		cfg := map[string]any{"broker": b.nodeBroker, "topic": "devices/${metadata.deviceId}/${msg.kind}", "qos": 1, "retryMin": "50ms"}
-		deploy(t, m, "default", outFlow("commands", cfg))
+		conntest.Deploy(t, m, "default", outFlow("commands", cfg), 1)
 
 		// A test run reports the topic and publishes nothing.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -107,7 +108,7 @@ func TestPublish(t *testing.T) {
 // default tenant's flows.
 func TestEmbeddedTenantsAreIsolated(t *testing.T) {
 	eb := startEmbedded(t, BrokerConfig{})
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	eb.Provide(m.Resources())
 
 	own := testClient(t, eb.Addr(), "boiler-7", "boiler-7", "s3cret")
@@ -115,9 +116,9 @@ func TestEmbeddedTenantsAreIsolated(t *testing.T) {
 	ownGot := subscribe(t, own, "devices/+/commands")
 	intruderGot := subscribe(t, intruder, "#")
 
-	deploy(t, m, "default", outFlow("cmd", map[string]any{"broker": Embedded, "topic": "devices/${metadata.deviceId}/commands"}))
-	p := probeFor(t, "in-default")
-	deploy(t, m, "default", inFlow("in-default", baseIn(Embedded, "devices/+/telemetry"), "record"))
+	conntest.Deploy(t, m, "default", outFlow("cmd", map[string]any{"broker": Embedded, "topic": "devices/${metadata.deviceId}/commands"}), 1)
+	p := conntest.Record(t, "in-default")
+	conntest.Deploy(t, m, "default", inFlow("in-default", baseIn(Embedded, "devices/+/telemetry"), conntest.RecordType), 1)
 	waitState(t, m, "in-default", engine.StateConnected)
 
 	if r := submit(t, m, "cmd", command("boiler-7", `{"on":1}`)); r.Status != engine.StatusCompleted {
@@ -128,7 +129,7 @@ func TestEmbeddedTenantsAreIsolated(t *testing.T) {
 	}
 	publish(t, intruder, "devices/boiler-7/telemetry", 1, "spoofed")
 	publish(t, own, "devices/boiler-7/telemetry", 1, "real")
-	if got := p.next(t); got.Data != "real" {
+	if got := p.Next(t, wait); got.Data != "real" {
 		t.Fatalf("the default tenant's flow got %q from another tenant", got.Data)
 	}
 	// The intruder saw only its own message (its "#" covers acme's topics).
@@ -143,9 +144,9 @@ func TestEmbeddedTenantsAreIsolated(t *testing.T) {
 }
 
 func TestPublishUnreachable(t *testing.T) {
-	m := newManager(t, engine.Options{})
-	cfg := map[string]any{"broker": "tcp://127.0.0.1:" + strconv.Itoa(freePort(t)), "topic": "x", "timeout": "200ms", "retryMin": "50ms"}
-	deploy(t, m, "default", outFlow("unreachable-out", cfg))
+	m := conntest.NewManager(t, engine.Options{})
+	cfg := map[string]any{"broker": "tcp://127.0.0.1:" + strconv.Itoa(conntest.FreePort(t)), "topic": "x", "timeout": "200ms", "retryMin": "50ms"}
+	conntest.Deploy(t, m, "default", outFlow("unreachable-out", cfg), 1)
 	r := submit(t, m, "unreachable-out", command("d", `{}`))
 	if r.Status != engine.StatusFailed || !strings.Contains(r.Error, "not connected") || !strings.Contains(r.Error, "connection refused") {
 		t.Fatalf("result = %+v", r)
@@ -155,16 +156,16 @@ func TestPublishUnreachable(t *testing.T) {
 // mqttIn and mqttOut nodes with the same settings share one connection.
 func TestInAndOutShareAConnection(t *testing.T) {
 	eb := startEmbedded(t, BrokerConfig{})
-	m := newManager(t, engine.Options{})
+	m := conntest.NewManager(t, engine.Options{})
 	eb.Provide(m.Resources())
-	p := probeFor(t, "loop-in")
-	deploy(t, m, "default", inFlow("loop-in", baseIn(Embedded, "loop/+"), "record"))
+	p := conntest.Record(t, "loop-in")
+	conntest.Deploy(t, m, "default", inFlow("loop-in", baseIn(Embedded, "loop/+"), conntest.RecordType), 1)
 	waitState(t, m, "loop-in", engine.StateConnected)
-	deploy(t, m, "default", outFlow("loop-out", map[string]any{"broker": Embedded, "topic": "loop/${metadata.deviceId}", "retryMin": "50ms", "retryMax": "500ms", "keepAlive": "5s"}))
+	conntest.Deploy(t, m, "default", outFlow("loop-out", map[string]any{"broker": Embedded, "topic": "loop/${metadata.deviceId}", "retryMin": "50ms", "retryMax": "500ms", "keepAlive": "5s"}), 1)
 	if r := submit(t, m, "loop-out", command("d1", `{"x":1}`)); r.Status != engine.StatusCompleted {
 		t.Fatalf("result = %+v", r)
 	}
-	if got := p.next(t); got.Data != `{"x":1}` || got.Metadata.Values()["topic"] != "loop/d1" {
+	if got := p.Next(t, wait); got.Data != `{"x":1}` || got.Metadata.Values()["topic"] != "loop/d1" {
 		t.Fatalf("got %q on %v", got.Data, got.Metadata.Values())
 	}
 	if n := eb.Status().Clients; n != 1 {

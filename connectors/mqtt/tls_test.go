@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/engine"
 )
 
@@ -70,29 +71,29 @@ func pki(t *testing.T, dir string) (ca, serverCert, serverKey, clientCert, clien
 // one; without the CA the server's certificate is refused (insecureSkipVerify
 // is off by default).
 func TestTLS(t *testing.T) {
-	needMosquitto(t)
+	conntest.Need(t, mosquittoBin, "apt-get install mosquitto mosquitto-clients")
 	dir := t.TempDir()
 	ca, sc, sk, cc, ck := pki(t, dir)
-	tlsPort := freePort(t)
+	tlsPort := conntest.FreePort(t)
 	mq := startMosquitto(t, fmt.Sprintf("listener %d 127.0.0.1", tlsPort), "cafile "+ca, "certfile "+sc, "keyfile "+sk, "require_certificate true")
-	m := newManager(t, engine.Options{})
-	p := probeFor(t, "tls")
+	m := conntest.NewManager(t, engine.Options{})
+	p := conntest.Record(t, "tls")
 	cfg := baseIn(fmt.Sprintf("ssl://127.0.0.1:%d", tlsPort), "secure/#")
 	cfg["tls"] = map[string]any{"ca": ca, "cert": cc, "key": ck}
-	deploy(t, m, "default", inFlow("tls", cfg, "record"))
+	conntest.Deploy(t, m, "default", inFlow("tls", cfg, conntest.RecordType), 1)
 	waitState(t, m, "tls", engine.StateConnected)
 	dev := testClient(t, mq.url(), "dev-tls", "", "")
 	publish(t, dev, "secure/1", 1, "over tls")
-	if got := p.next(t); got.Data != "over tls" {
+	if got := p.Next(t, wait); got.Data != "over tls" {
 		t.Fatalf("got %q", got.Data)
 	}
 
 	untrusted := baseIn(fmt.Sprintf("ssl://127.0.0.1:%d", tlsPort), "secure/#")
 	untrusted["tls"] = map[string]any{"cert": cc, "key": ck}
-	deploy(t, m, "default", inFlow("tls-untrusted", untrusted, "record"))
+	conntest.Deploy(t, m, "default", inFlow("tls-untrusted", untrusted, conntest.RecordType), 1)
 	var st engine.SourceStatus
-	waitFor(t, "a refused certificate", func() bool {
-		st = sourceStatus(t, m, "tls-untrusted")
+	conntest.Eventually(t, wait, "a refused certificate", func() bool {
+		st = conntest.Status(t, m, "tls-untrusted")
 		return st.Errors > 0
 	})
 	if st.State != engine.StateRetrying || !strings.Contains(st.LastError, "certificate") {
@@ -101,8 +102,8 @@ func TestTLS(t *testing.T) {
 
 	missing := baseIn(fmt.Sprintf("ssl://127.0.0.1:%d", tlsPort), "secure/#")
 	missing["tls"] = map[string]any{"ca": filepath.Join(dir, "nope.pem")}
-	deploy(t, m, "default", inFlow("tls-missing", missing, "record"))
-	if st := sourceStatus(t, m, "tls-missing"); st.State != engine.StateError || !strings.Contains(st.LastError, "nope.pem") {
+	conntest.Deploy(t, m, "default", inFlow("tls-missing", missing, conntest.RecordType), 1)
+	if st := conntest.Status(t, m, "tls-missing"); st.State != engine.StateError || !strings.Contains(st.LastError, "nope.pem") {
 		t.Fatalf("status = %+v", st)
 	}
 }

@@ -3,108 +3,30 @@ package schedule_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
+	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rulego/rulego/api/types"
-	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/connectors/schedule"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/engine/spec"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { conntest.Main(m) }
 
 const tenant = "acme"
 
-type recordNode struct{}
-
-var record struct {
-	sync.Mutex
-	ch chan types.RuleMsg
-}
-
-func (recordNode) Type() string                                 { return "test/schedRecord" }
-func (recordNode) New() types.Node                              { return recordNode{} }
-func (recordNode) Init(types.Config, types.Configuration) error { return nil }
-func (recordNode) Destroy()                                     {}
-func (recordNode) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	record.Lock()
-	ch := record.ch
-	record.Unlock()
-	if ch != nil {
-		ch <- msg.Copy()
-	}
-	ctx.TellSuccess(msg)
-}
-
-type countNode struct{}
-
-var counted atomic.Int64
-
-func (countNode) Type() string                                 { return "test/schedCount" }
-func (countNode) New() types.Node                              { return countNode{} }
-func (countNode) Init(types.Config, types.Configuration) error { return nil }
-func (countNode) Destroy()                                     {}
-func (countNode) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	counted.Add(1)
-	ctx.TellSuccess(msg)
-}
-
-func init() {
-	rel := spec.Relations{Fixed: []string{types.Success}}
-	spec.Register(&spec.Node{Type: "test/schedRecord", Category: "action", Summary: "records", Relations: rel}, recordNode{})
-	spec.Register(&spec.Node{Type: "test/schedCount", Category: "action", Summary: "counts", Relations: rel}, countNode{})
-}
-
-func recorder(t testing.TB) <-chan types.RuleMsg {
-	ch := make(chan types.RuleMsg, 1024)
-	record.Lock()
-	record.ch = ch
-	record.Unlock()
-	t.Cleanup(func() {
-		record.Lock()
-		record.ch = nil
-		record.Unlock()
-	})
-	return ch
-}
-
 func newManager(t testing.TB, state engine.StateStore) *engine.Manager {
 	t.Helper()
-	m := engine.NewManager(engine.Options{Metrics: prometheus.NewRegistry(), State: state,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return m
+	return conntest.NewManager(t, engine.Options{State: state})
 }
 
-func flow(id string, cfg map[string]any, sinkType string) *engine.Flow {
-	f := &engine.Flow{RuleChain: engine.FlowInfo{ID: id, Name: id}}
-	f.Metadata.Nodes = []engine.Node{{ID: "in", Type: schedule.NodeType, Configuration: cfg}, {ID: "out", Type: sinkType}}
-	f.Metadata.Connections = []engine.Connection{{FromID: "in", ToID: "out", Type: types.Success}}
-	return f
-}
-
-func deploy(t testing.TB, m *engine.Manager, f *engine.Flow) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := m.Deploy(ctx, tenant, f, 1); err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
+func flow(id string, cfg map[string]any, then string) *engine.Flow {
+	return conntest.Flow(id, schedule.NodeType, cfg, then)
 }
 
 type tick struct {
@@ -124,27 +46,18 @@ func decode(t *testing.T, msg types.RuleMsg) tick {
 	return tk
 }
 
-// ticks collects messages until n have arrived or 5 s have passed.
-func ticks(t *testing.T, ch <-chan types.RuleMsg, n int) []types.RuleMsg {
+// ticks waits until n messages have arrived, 5 s at most, and returns them.
+func ticks(t *testing.T, rec *conntest.Recorder, n int) []types.RuleMsg {
 	t.Helper()
-	var out []types.RuleMsg
-	deadline := time.After(5 * time.Second)
-	for len(out) < n {
-		select {
-		case m := <-ch:
-			out = append(out, m)
-		case <-deadline:
-			t.Fatalf("%d ticks in 5 s, want %d", len(out), n)
-		}
-	}
-	return out
+	conntest.Eventually(t, 5*time.Second, fmt.Sprintf("%d ticks", n), func() bool { return len(rec.All()) >= n })
+	return rec.All()[:n]
 }
 
 func TestEverySecondTicks(t *testing.T) {
 	m := newManager(t, nil)
-	ch := recorder(t)
-	deploy(t, m, flow("every-second", map[string]any{"cron": "* * * * * *", "timezone": "Asia/Kolkata"}, "test/schedRecord"))
-	got := ticks(t, ch, 2)
+	rec := conntest.Record(t, "every-second")
+	conntest.Deploy(t, m, tenant, flow("every-second", map[string]any{"cron": "* * * * * *", "timezone": "Asia/Kolkata"}, conntest.RecordType), 1)
+	got := ticks(t, rec, 2)
 	var prev time.Time
 	for i, msg := range got {
 		if msg.Type != "TICK" || msg.DataType != types.JSON {
@@ -170,29 +83,18 @@ func TestEverySecondTicks(t *testing.T) {
 		prev = sched
 	}
 	// The counter follows the admission: poll it.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, err := m.Status("every-second")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := st.Sources["in"]
-		if s.State == engine.StateListening && s.Messages >= 2 && s.Errors == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status = %+v", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	conntest.Eventually(t, 5*time.Second, "the status to count the ticks", func() bool {
+		s := conntest.Status(t, m, "every-second")
+		return s.State == engine.StateListening && s.Messages >= 2 && s.Errors == 0
+	})
 }
 
 func TestRunOnStart(t *testing.T) {
 	m := newManager(t, nil)
-	ch := recorder(t)
+	rec := conntest.Record(t, "on-start")
 	before := time.Now().Add(-time.Second)
-	deploy(t, m, flow("on-start", map[string]any{"cron": "0 0 0 1 1 *", "runOnStart": true}, "test/schedRecord"))
-	tk := decode(t, ticks(t, ch, 1)[0])
+	conntest.Deploy(t, m, tenant, flow("on-start", map[string]any{"cron": "0 0 0 1 1 *", "runOnStart": true}, conntest.RecordType), 1)
+	tk := decode(t, ticks(t, rec, 1)[0])
 	sched, _ := time.Parse(time.RFC3339, tk.Scheduled)
 	if sched.Before(before) || !strings.HasSuffix(tk.Scheduled, "Z") {
 		t.Fatalf("start tick = %+v", tk)
@@ -258,21 +160,19 @@ func TestOneTickPerActivationAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := recorder(t)
+	rec := conntest.Record(t, "cluster")
 	a, b := newManager(t, shared), newManager(t, shared)
 	cfg := func() map[string]any { return map[string]any{"cron": "* * * * * *"} }
-	deploy(t, a, flow("cluster", cfg(), "test/schedRecord"))
-	deploy(t, b, flow("cluster", cfg(), "test/schedRecord"))
+	conntest.Deploy(t, a, tenant, flow("cluster", cfg(), conntest.RecordType), 1)
+	conntest.Deploy(t, b, tenant, flow("cluster", cfg(), conntest.RecordType), 1)
 	seen := map[string]int{}
-	deadline := time.After(5 * time.Second)
-	for len(seen) < 3 {
-		select {
-		case msg := <-ch:
+	conntest.Eventually(t, 5*time.Second, "three activations", func() bool {
+		seen = map[string]int{}
+		for _, msg := range rec.All() {
 			seen[msg.Metadata.GetValue("scheduledTime")]++
-		case <-deadline:
-			t.Fatalf("activations seen: %v", seen)
 		}
-	}
+		return len(seen) >= 3
+	})
 	for at, n := range seen {
 		if n != 1 {
 			t.Fatalf("activation %s emitted %d times", at, n)
@@ -297,13 +197,13 @@ func BenchmarkScheduleTicks(b *testing.B) {
 	const perOp = 2000
 	m := newManager(b, nil)
 	cfg := map[string]any{"cron": "0 0 0 1 1 *"}
-	deploy(b, m, flow("bench", cfg, "test/schedCount"))
+	conntest.Deploy(b, m, tenant, flow("bench", cfg, conntest.CountType), 1)
 	src, fire, err := schedule.NewFirer(engine.SourceContext{FlowID: "bench", NodeID: "bench-firer", Tenant: tenant,
 		In: inlet{m, "bench"}, State: m.State()}, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	counted.Store(0)
+	rec := conntest.Record(b, "bench")
 	base := time.Now()
 	b.ResetTimer()
 	start := time.Now()
@@ -312,13 +212,7 @@ func BenchmarkScheduleTicks(b *testing.B) {
 			fire(base.Add(time.Duration(i*perOp+j+1) * time.Second))
 		}
 		want := int64((i + 1) * perOp)
-		deadline := time.Now().Add(30 * time.Second)
-		for counted.Load() < want {
-			if time.Now().After(deadline) {
-				b.Fatalf("counted %d of %d ticks", counted.Load(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		rec.WaitCount(b, want, 30*time.Second)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*perOp)/time.Since(start).Seconds(), "msgs/s")

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/connectors/conntest"
 )
 
 // BenchmarkTCPIn measures messages per second from newline-framed TCP
@@ -14,8 +16,8 @@ import (
 func BenchmarkTCPIn(b *testing.B) {
 	const conns, perConn = 4, 2000
 	m := newManager(b)
-	addr := freeAddr(b)
-	deploy(b, m, "bench", 1, map[string]any{"listen": addr, "identify": "token"}, "test/tcpCount")
+	addr := conntest.FreeAddr(b)
+	deploy(b, m, "bench", 1, map[string]any{"listen": addr, "identify": "token"}, conntest.CountType)
 	cs := make([]net.Conn, conns)
 	payloads := make([][]byte, conns)
 	for i := range cs {
@@ -27,7 +29,7 @@ func BenchmarkTCPIn(b *testing.B) {
 		}
 		payloads[i] = buf.Bytes()
 	}
-	counted.Store(0)
+	rec := conntest.Record(b, "bench")
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
@@ -43,13 +45,7 @@ func BenchmarkTCPIn(b *testing.B) {
 		}
 		wg.Wait()
 		want := int64((i + 1) * conns * perConn)
-		deadline := time.Now().Add(30 * time.Second)
-		for counted.Load() < want {
-			if time.Now().After(deadline) {
-				b.Fatalf("counted %d of %d messages", counted.Load(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		rec.WaitCount(b, want, 30*time.Second)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*conns*perConn)/time.Since(start).Seconds(), "msgs/s")

@@ -1,7 +1,6 @@
 package tcp_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"net"
@@ -9,15 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	"github.com/sluicehq/sluice/connectors/tcp"
 	"github.com/sluicehq/sluice/engine"
 )
 
 func TestNewlineFramingWithTokenAndAck(t *testing.T) {
 	m := newManager(t)
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, "lines", 1, map[string]any{"listen": addr, "encoding": "json", "reply": "ack"}, "test/tcpRecord")
+	rec := conntest.Record(t, "lines")
+	addr := conntest.FreeAddr(t)
+	deploy(t, m, "lines", 1, map[string]any{"listen": addr, "encoding": "json", "reply": "ack"}, conntest.RecordType)
 
 	c := dial(t, addr)
 	write(t, c, []byte("tok-boiler\n"))
@@ -29,7 +29,7 @@ func TestNewlineFramingWithTokenAndAck(t *testing.T) {
 		if got := readLine(t, c); got != "ack\n" {
 			t.Fatalf("reply to frame %d = %q", i, got)
 		}
-		msg := next(t, ch)
+		msg := rec.Next(t, wait)
 		if msg.Data != want || msg.DataType != "JSON" || msg.Type != "RAW" {
 			t.Fatalf("message %d = %s %s %q, want JSON RAW %q", i, msg.DataType, msg.Type, msg.Data, want)
 		}
@@ -48,10 +48,10 @@ func TestNewlineFramingWithTokenAndAck(t *testing.T) {
 	if got := readLine(t, c); got != "ack\n" {
 		t.Fatalf("reply after a refused frame = %q", got)
 	}
-	if msg := next(t, ch); msg.Data != `{"t":3}` {
+	if msg := rec.Next(t, wait); msg.Data != `{"t":3}` {
 		t.Fatalf("message = %q", msg.Data)
 	}
-	st := status(t, m, "lines")
+	st := conntest.Status(t, m, "lines")
 	if st.Messages != 3 || st.Errors != 1 || st.Connections != 1 || st.Bytes != 21 || !strings.Contains(st.LastError, "not valid JSON") {
 		t.Fatalf("status = %+v", st)
 	}
@@ -59,9 +59,9 @@ func TestNewlineFramingWithTokenAndAck(t *testing.T) {
 
 func TestWrongOrForeignTokenIsRefused(t *testing.T) {
 	m := newManager(t)
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, "auth", 1, map[string]any{"listen": addr, "reply": "ack"}, "test/tcpRecord")
+	rec := conntest.Record(t, "auth")
+	addr := conntest.FreeAddr(t)
+	deploy(t, m, "auth", 1, map[string]any{"listen": addr, "reply": "ack"}, conntest.RecordType)
 	for i, token := range []string{"tok-wrong", "tok-other", ""} {
 		c := dial(t, addr)
 		write(t, c, []byte(token+"\n"+"secret data\n"))
@@ -76,10 +76,10 @@ func TestWrongOrForeignTokenIsRefused(t *testing.T) {
 				t.Fatalf("reply to a wrong token = %q", got)
 			}
 		}
-		waitFor(t, "the refusal to be counted", func() bool { return status(t, m, "auth").Errors == uint64(i+1) })
+		conntest.Eventually(t, wait, "the refusal to be counted", func() bool { return conntest.Status(t, m, "auth").Errors == uint64(i+1) })
 	}
-	none(t, ch)
-	if st := status(t, m, "auth"); !strings.Contains(st.LastError, "refused") || st.Messages != 0 {
+	rec.None(t)
+	if st := conntest.Status(t, m, "auth"); !strings.Contains(st.LastError, "refused") || st.Messages != 0 {
 		t.Fatalf("status = %+v", st)
 	}
 }
@@ -115,21 +115,21 @@ func TestFramings(t *testing.T) {
 	m := newManager(t)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := recorder(t)
-			addr := freeAddr(t)
+			rec := conntest.Record(t, "framing")
+			addr := conntest.FreeAddr(t)
 			tc.cfg["listen"] = addr
 			// Known by address, so that the frames of the connection keep
 			// their order (messages of one device are processed in order).
 			tc.cfg["identify"] = "address"
 			tc.cfg["addressMap"] = map[string]any{"127.0.0.1": "dev"}
-			deploy(t, m, "framing", i+1, tc.cfg, "test/tcpRecord")
+			deploy(t, m, "framing", i+1, tc.cfg, conntest.RecordType)
 			c := dial(t, addr)
 			// Byte by byte: frames must not depend on how TCP segments them.
 			for _, b := range tc.input {
 				write(t, c, []byte{b})
 			}
 			for _, want := range tc.want {
-				msg := next(t, ch)
+				msg := rec.Next(t, wait)
 				if msg.Data != want || string(msg.DataType) != tc.dt {
 					t.Fatalf("message = %s %q, want %s %q", msg.DataType, msg.Data, tc.dt, want)
 				}
@@ -137,42 +137,42 @@ func TestFramings(t *testing.T) {
 					t.Fatalf("metadata = %v", msg.Metadata.Values())
 				}
 			}
-			none(t, ch)
+			rec.None(t)
 		})
 	}
 }
 
 func TestOversizeFrameClosesTheConnection(t *testing.T) {
 	m := newManager(t)
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, "oversize", 1, map[string]any{"listen": addr, "identify": "none", "maxFrameSize": 8}, "test/tcpRecord")
+	rec := conntest.Record(t, "oversize", "oversize-len")
+	addr := conntest.FreeAddr(t)
+	deploy(t, m, "oversize", 1, map[string]any{"listen": addr, "identify": "none", "maxFrameSize": 8}, conntest.RecordType)
 	c := dial(t, addr)
 	write(t, c, []byte("12345678\n"+strings.Repeat("x", 100)))
-	if msg := next(t, ch); msg.Data != "12345678" {
+	if msg := rec.Next(t, wait); msg.Data != "12345678" {
 		t.Fatalf("frame at the limit = %q", msg.Data)
 	}
 	expectClosed(t, c, 5*time.Second)
-	none(t, ch)
-	waitFor(t, "the error", func() bool { return strings.Contains(status(t, m, "oversize").LastError, "frame too large") })
+	rec.None(t)
+	conntest.Eventually(t, wait, "the error", func() bool { return strings.Contains(conntest.Status(t, m, "oversize").LastError, "frame too large") })
 
 	// A length prefix announcing too much is refused before reading it.
-	addr2 := freeAddr(t)
-	deploy(t, m, "oversize-len", 1, map[string]any{"listen": addr2, "identify": "none", "framing": "length", "lengthBytes": 4, "maxFrameSize": 1024}, "test/tcpRecord")
+	addr2 := conntest.FreeAddr(t)
+	deploy(t, m, "oversize-len", 1, map[string]any{"listen": addr2, "identify": "none", "framing": "length", "lengthBytes": 4, "maxFrameSize": 1024}, conntest.RecordType)
 	c2 := dial(t, addr2)
 	write(t, c2, binary.BigEndian.AppendUint32(nil, 1<<30))
 	expectClosed(t, c2, 5*time.Second)
-	waitFor(t, "the error", func() bool {
-		return strings.Contains(status(t, m, "oversize-len").LastError, "1073741824 bytes announced")
+	conntest.Eventually(t, wait, "the error", func() bool {
+		return strings.Contains(conntest.Status(t, m, "oversize-len").LastError, "1073741824 bytes announced")
 	})
-	none(t, ch)
+	rec.None(t)
 }
 
 func TestSlowSenderIsCutAtTheIdleTimeout(t *testing.T) {
 	m := newManager(t)
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, "slowloris", 1, map[string]any{"listen": addr, "identify": "none", "idleTimeout": "2s"}, "test/tcpRecord")
+	rec := conntest.Record(t, "slowloris")
+	addr := conntest.FreeAddr(t)
+	deploy(t, m, "slowloris", 1, map[string]any{"listen": addr, "identify": "none", "idleTimeout": "2s"}, conntest.RecordType)
 	c := dial(t, addr)
 	// One byte a second, never a newline: each read succeeds, the frame never ends.
 	stop := make(chan struct{})
@@ -205,75 +205,75 @@ func TestSlowSenderIsCutAtTheIdleTimeout(t *testing.T) {
 	if took < 1500*time.Millisecond {
 		t.Fatalf("cut after %s, before the idle timeout", took)
 	}
-	waitFor(t, "the idle-timeout error", func() bool { return strings.Contains(status(t, m, "slowloris").LastError, "idle timeout") })
-	none(t, ch)
+	conntest.Eventually(t, wait, "the idle-timeout error", func() bool { return strings.Contains(conntest.Status(t, m, "slowloris").LastError, "idle timeout") })
+	rec.None(t)
 }
 
 func TestMaxConnections(t *testing.T) {
 	m := newManager(t)
-	ch := recorder(t)
-	addr := freeAddr(t)
-	deploy(t, m, "maxconn", 1, map[string]any{"listen": addr, "identify": "none", "maxConnections": 2}, "test/tcpRecord")
+	rec := conntest.Record(t, "maxconn")
+	addr := conntest.FreeAddr(t)
+	deploy(t, m, "maxconn", 1, map[string]any{"listen": addr, "identify": "none", "maxConnections": 2}, conntest.RecordType)
 	c1, c2 := dial(t, addr), dial(t, addr)
-	waitFor(t, "two connections", func() bool { return status(t, m, "maxconn").Connections == 2 })
+	conntest.Eventually(t, wait, "two connections", func() bool { return conntest.Status(t, m, "maxconn").Connections == 2 })
 	c3 := dial(t, addr)
 	expectClosed(t, c3, 5*time.Second)
-	if st := status(t, m, "maxconn"); st.Errors != 1 || !strings.Contains(st.LastError, "2 connections open") {
+	if st := conntest.Status(t, m, "maxconn"); st.Errors != 1 || !strings.Contains(st.LastError, "2 connections open") {
 		t.Fatalf("status = %+v", st)
 	}
 	write(t, c2, []byte("still here\n"))
-	if msg := next(t, ch); msg.Data != "still here" {
+	if msg := rec.Next(t, wait); msg.Data != "still here" {
 		t.Fatalf("message = %q", msg.Data)
 	}
 	c1.Close()
-	waitFor(t, "one connection", func() bool { return status(t, m, "maxconn").Connections == 1 })
+	conntest.Eventually(t, wait, "one connection", func() bool { return conntest.Status(t, m, "maxconn").Connections == 1 })
 	c4 := dial(t, addr)
 	write(t, c4, []byte("room again\n"))
-	if msg := next(t, ch); msg.Data != "room again" {
+	if msg := rec.Next(t, wait); msg.Data != "room again" {
 		t.Fatalf("message = %q", msg.Data)
 	}
 }
 
 func TestAddressMap(t *testing.T) {
 	m := newManager(t)
-	ch := recorder(t)
-	addr := freeAddr(t)
+	rec := conntest.Record(t, "bymap", "notmapped")
+	addr := conntest.FreeAddr(t)
 	deploy(t, m, "bymap", 1, map[string]any{"listen": addr, "identify": "address",
-		"addressMap": map[string]any{"127.0.0.1": "plc-1"}}, "test/tcpRecord")
+		"addressMap": map[string]any{"127.0.0.1": "plc-1"}}, conntest.RecordType)
 	c := dial(t, addr)
 	write(t, c, []byte("hello\n"))
-	if msg := next(t, ch); msg.Metadata.GetValue("deviceId") != "plc-1" || msg.Data != "hello" {
+	if msg := rec.Next(t, wait); msg.Metadata.GetValue("deviceId") != "plc-1" || msg.Data != "hello" {
 		t.Fatalf("message = %q %v", msg.Data, msg.Metadata.Values())
 	}
 
-	addr2 := freeAddr(t)
+	addr2 := conntest.FreeAddr(t)
 	deploy(t, m, "notmapped", 1, map[string]any{"listen": addr2, "identify": "address",
-		"addressMap": map[string]any{"10.0.0.1": "plc-2"}}, "test/tcpRecord")
+		"addressMap": map[string]any{"10.0.0.1": "plc-2"}}, conntest.RecordType)
 	c2 := dial(t, addr2)
 	write(t, c2, []byte("hello\n"))
 	expectClosed(t, c2, 5*time.Second)
-	none(t, ch)
-	if st := status(t, m, "notmapped"); st.Errors != 1 || !strings.Contains(st.LastError, "not in addressMap") {
+	rec.None(t)
+	if st := conntest.Status(t, m, "notmapped"); st.Errors != 1 || !strings.Contains(st.LastError, "not in addressMap") {
 		t.Fatalf("status = %+v", st)
 	}
 }
 
 func TestRedeployKeepsTheConnection(t *testing.T) {
 	m := newManager(t)
-	ch := recorder(t)
-	addr := freeAddr(t)
+	rec := conntest.Record(t, "keep")
+	addr := conntest.FreeAddr(t)
 	cfg := func() map[string]any { return map[string]any{"listen": addr, "identify": "none"} }
-	deploy(t, m, "keep", 1, cfg(), "test/tcpRecord")
+	deploy(t, m, "keep", 1, cfg(), conntest.RecordType)
 	c := dial(t, addr)
 	write(t, c, []byte("v1\n"))
-	next(t, ch)
-	deploy(t, m, "keep", 2, cfg(), "test/tcpRecord")
+	rec.Next(t, wait)
+	deploy(t, m, "keep", 2, cfg(), conntest.RecordType)
 	write(t, c, []byte("v2\n"))
-	if msg := next(t, ch); msg.Data != "v2" {
+	if msg := rec.Next(t, wait); msg.Data != "v2" {
 		t.Fatalf("message = %q", msg.Data)
 	}
-	waitFor(t, "two messages counted", func() bool { return status(t, m, "keep").Messages == 2 })
-	if st := status(t, m, "keep"); st.Connections != 1 {
+	conntest.Eventually(t, wait, "two messages counted", func() bool { return conntest.Status(t, m, "keep").Messages == 2 })
+	if st := conntest.Status(t, m, "keep"); st.Connections != 1 {
 		t.Fatalf("status after an unchanged redeploy = %+v", st)
 	}
 }
@@ -319,13 +319,8 @@ func TestPortInUseIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	f := &engine.Flow{RuleChain: engine.FlowInfo{ID: "busy", Name: "busy"}}
-	f.Metadata.Nodes = []engine.Node{{ID: "in", Type: tcp.NodeType, Configuration: map[string]any{"listen": busy.Addr().String()}}, {ID: "out", Type: "test/tcpRecord"}}
-	f.Metadata.Connections = []engine.Connection{{FromID: "in", ToID: "out", Type: "Success"}}
-	if err := m.Deploy(context.Background(), tenant, f, 1); err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
-	if st := status(t, m, "busy"); st.State != engine.StateError || !strings.Contains(st.LastError, "address already in use") {
+	conntest.Deploy(t, m, tenant, conntest.Flow("busy", tcp.NodeType, map[string]any{"listen": busy.Addr().String()}, conntest.RecordType), 1)
+	if st := conntest.Status(t, m, "busy"); st.State != engine.StateError || !strings.Contains(st.LastError, "address already in use") {
 		t.Fatalf("status = %+v", st)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/sluicehq/sluice/connectors/conntest"
 )
 
 // BenchmarkWSIn measures messages per second from WebSocket devices through
@@ -14,7 +16,7 @@ import (
 // text frames.
 func BenchmarkWSIn(b *testing.B) {
 	e := newEnv(b)
-	h := e.deploy("bench", map[string]any{"path": "bench", "auth": "none"}, "test/count")
+	h := e.deploy("bench", map[string]any{"path": "bench", "auth": "none"}, conntest.CountType)
 	const conns = 8
 	cs := make([]*websocket.Conn, conns)
 	for i := range cs {
@@ -42,7 +44,7 @@ func BenchmarkWSIn(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	eventually(b, "the flow counts every frame", func() bool { return h.count.Load() >= int64(b.N) })
+	conntest.Eventually(b, wait, "the flow counts every frame", func() bool { return h.Count() >= int64(b.N) })
 	el := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "msgs/s")

@@ -13,6 +13,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/rulego/rulego/api/types"
 
+	"github.com/sluicehq/sluice/connectors/conntest"
 	httpin "github.com/sluicehq/sluice/connectors/http"
 	"github.com/sluicehq/sluice/connectors/ws"
 	"github.com/sluicehq/sluice/engine"
@@ -21,7 +22,7 @@ import (
 
 func TestAuthOnUpgrade(t *testing.T) {
 	e := newEnv(t)
-	h := e.deploy("auth", map[string]any{"path": "devices"}, "test/record")
+	h := e.deploy("auth", map[string]any{"path": "devices"}, conntest.RecordType)
 	for _, tc := range []struct {
 		name, pq string
 		hdr      []string
@@ -46,8 +47,8 @@ func TestAuthOnUpgrade(t *testing.T) {
 	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"temperature":81.5}`)); err != nil {
 		t.Fatal(err)
 	}
-	m := receive(t, h)
-	md := m.Metadata
+	m := h.Next(t, wait)
+	md := m.Metadata.Values()
 	if m.Type != "RAW" || m.DataType != "JSON" || m.Data != `{"temperature":81.5}` {
 		t.Errorf("message %+v", m)
 	}
@@ -58,14 +59,14 @@ func TestAuthOnUpgrade(t *testing.T) {
 	if err := c.WriteMessage(websocket.TextMessage, []byte("t=20")); err != nil {
 		t.Fatal(err)
 	}
-	if m := receive(t, h); m.DataType != "TEXT" || m.Data != "t=20" {
+	if m := h.Next(t, wait); m.DataType != "TEXT" || m.Data != "t=20" {
 		t.Errorf("text frame: %+v", m)
 	}
 	bin := []byte{0, 1, 254, 255}
 	if err := c.WriteMessage(websocket.BinaryMessage, bin); err != nil {
 		t.Fatal(err)
 	}
-	if m := receive(t, h); m.DataType != "BINARY" || m.Data != base64.StdEncoding.EncodeToString(bin) {
+	if m := h.Next(t, wait); m.DataType != "BINARY" || m.Data != base64.StdEncoding.EncodeToString(bin) {
 		t.Errorf("binary frame: %+v", m)
 	}
 
@@ -74,7 +75,7 @@ func TestAuthOnUpgrade(t *testing.T) {
 	if err := c2.WriteMessage(websocket.TextMessage, []byte(`1`)); err != nil {
 		t.Fatal(err)
 	}
-	if m := receive(t, h); m.Metadata["deviceId"] != "pump-1" {
+	if m := h.Next(t, wait); m.Metadata.GetValue("deviceId") != "pump-1" {
 		t.Errorf("header token: %v", m.Metadata)
 	}
 	st := e.status("auth")
@@ -82,12 +83,12 @@ func TestAuthOnUpgrade(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 	c.Close()
-	eventually(t, "the closed connection is counted out", func() bool { return e.status("auth").Connections == 1 })
+	conntest.Eventually(t, wait, "the closed connection is counted out", func() bool { return e.status("auth").Connections == 1 })
 }
 
 func TestPlainHTTPIsRefused(t *testing.T) {
 	e := newEnv(t)
-	e.deploy("plain", map[string]any{"path": "p"}, "test/record")
+	e.deploy("plain", map[string]any{"path": "p"}, conntest.RecordType)
 	tr := &nethttp.Transport{}
 	defer tr.CloseIdleConnections()
 	resp, err := (&nethttp.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + e.addr + "/ws/p?token=tok-boiler")
@@ -103,7 +104,7 @@ func TestPlainHTTPIsRefused(t *testing.T) {
 
 func TestIdleTimeoutAndHeartbeat(t *testing.T) {
 	e := newEnv(t)
-	h := e.deploy("idle", map[string]any{"path": "idle", "idleTimeout": "1s", "pingInterval": "100ms"}, "test/record")
+	h := e.deploy("idle", map[string]any{"path": "idle", "idleTimeout": "1s", "pingInterval": "100ms"}, conntest.RecordType)
 
 	// A device that answers pings stays connected past the idle timeout.
 	live := e.mustDial("idle?token=tok-boiler")
@@ -133,7 +134,7 @@ func TestIdleTimeoutAndHeartbeat(t *testing.T) {
 	if err := live.WriteMessage(websocket.TextMessage, []byte(`"still here"`)); err != nil {
 		t.Fatal(err)
 	}
-	if m := receive(t, h); m.Data != `"still here"` {
+	if m := h.Next(t, wait); m.Data != `"still here"` {
 		t.Errorf("got %q", m.Data)
 	}
 
@@ -144,7 +145,7 @@ func TestIdleTimeoutAndHeartbeat(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) || !strings.Contains(err.Error(), "idle timeout") {
 		t.Errorf("idle device: %v, want close 1001 idle timeout", err)
 	}
-	eventually(t, "the idle connection is counted out", func() bool { return e.status("idle").Connections == 1 })
+	conntest.Eventually(t, wait, "the idle connection is counted out", func() bool { return e.status("idle").Connections == 1 })
 
 	live.Close()
 	<-readErr
@@ -153,7 +154,7 @@ func TestIdleTimeoutAndHeartbeat(t *testing.T) {
 // A frame dribbled byte by byte is cut off by the idle timeout.
 func TestSlowFrameIsCutOff(t *testing.T) {
 	e := newEnv(t)
-	h := e.deploy("slowframe", map[string]any{"path": "s", "idleTimeout": "300ms", "pingInterval": "100ms"}, "test/record")
+	h := e.deploy("slowframe", map[string]any{"path": "s", "idleTimeout": "300ms", "pingInterval": "100ms"}, conntest.RecordType)
 	c := e.mustDial("s?token=tok-boiler")
 	c.SetPingHandler(func(string) error { return nil })
 	raw := c.NetConn()
@@ -162,29 +163,25 @@ func TestSlowFrameIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	readClose(t, c)
-	eventually(t, "the slow connection is closed", func() bool { return e.status("slowframe").Connections == 0 })
-	select {
-	case m := <-h.got:
-		t.Errorf("a partial frame reached the flow: %+v", m)
-	default:
-	}
+	conntest.Eventually(t, wait, "the slow connection is closed", func() bool { return e.status("slowframe").Connections == 0 })
+	h.None(t) // no partial frame reached the flow
 }
 
 func TestMaxMessageSize(t *testing.T) {
 	e := newEnv(t)
-	h := e.deploy("size", map[string]any{"path": "size", "maxMessageSize": 16}, "test/record")
+	h := e.deploy("size", map[string]any{"path": "size", "maxMessageSize": 16}, conntest.RecordType)
 	c := e.mustDial("size?token=tok-boiler")
 	if err := c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 16))); err != nil {
 		t.Fatal(err)
 	}
-	receive(t, h)
+	h.Next(t, wait)
 	if err := c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 17))); err != nil {
 		t.Fatal(err)
 	}
 	if err := readClose(t, c); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Errorf("oversize frame: %v, want close 1009", err)
 	}
-	eventually(t, "the error is counted", func() bool {
+	conntest.Eventually(t, wait, "the error is counted", func() bool {
 		st := e.status("size")
 		return st.Errors == 1 && strings.Contains(st.LastError, "larger than 16 bytes") && st.Connections == 0
 	})
@@ -192,23 +189,23 @@ func TestMaxMessageSize(t *testing.T) {
 
 func TestMaxConnections(t *testing.T) {
 	e := newEnv(t)
-	e.deploy("max", map[string]any{"path": "max", "maxConnections": 2}, "test/record")
+	e.deploy("max", map[string]any{"path": "max", "maxConnections": 2}, conntest.RecordType)
 	a := e.mustDial("max?token=tok-boiler")
 	e.mustDial("max?token=tok-pump")
 	// A connection counts once its handler runs, just after the 101.
-	eventually(t, "both connections are counted", func() bool { return e.status("max").Connections == 2 })
+	conntest.Eventually(t, wait, "both connections are counted", func() bool { return e.status("max").Connections == 2 })
 	if status, code := e.refused("max?token=tok-boiler"); status != 503 || code != httpin.CodeOverloaded {
 		t.Errorf("third connection: %d %s", status, code)
 	}
 	a.Close()
-	eventually(t, "a slot frees up", func() bool { return e.status("max").Connections == 1 })
+	conntest.Eventually(t, wait, "a slot frees up", func() bool { return e.status("max").Connections == 1 })
 	e.mustDial("max?token=tok-boiler")
 }
 
 func TestPushToDevice(t *testing.T) {
 	e := newEnv(t)
 	// wsIn → wsPush: the flow echoes each frame to the device that sent it.
-	e.deploy("echo", map[string]any{"path": "echo"}, "test/record", ws.PushType)
+	e.deploy("echo", map[string]any{"path": "echo"}, conntest.RecordType, ws.PushType)
 	c := e.mustDial("echo?token=tok-boiler")
 	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"hi"}`)); err != nil {
 		t.Fatal(err)
@@ -272,9 +269,9 @@ func TestPushToDevice(t *testing.T) {
 
 func TestUndeployClosesConnections(t *testing.T) {
 	e := newEnv(t)
-	e.deploy("bye", map[string]any{"path": "bye"}, "test/record")
+	e.deploy("bye", map[string]any{"path": "bye"}, conntest.RecordType)
 	c := e.mustDial("bye?token=tok-boiler")
-	eventually(t, "the device is registered", func() bool { return e.router.Connected(tenant, "boiler-7", "") == 1 })
+	conntest.Eventually(t, wait, "the device is registered", func() bool { return e.router.Connected(tenant, "boiler-7", "") == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.mgr.Undeploy(ctx, "bye"); err != nil {
@@ -294,7 +291,7 @@ func TestUndeployClosesConnections(t *testing.T) {
 // A redeploy that leaves the connector unchanged keeps its connections.
 func TestRedeployKeepsConnections(t *testing.T) {
 	e := newEnv(t)
-	h := e.deploy("keep", map[string]any{"path": "keep"}, "test/record")
+	h := e.deploy("keep", map[string]any{"path": "keep"}, conntest.RecordType)
 	c := e.mustDial("keep?token=tok-boiler")
 	f, _, _ := e.mgr.DeployedFlowDoc("keep")
 	f2 := f.Clone()
@@ -307,7 +304,7 @@ func TestRedeployKeepsConnections(t *testing.T) {
 	if err := c.WriteMessage(websocket.TextMessage, []byte(`2`)); err != nil {
 		t.Fatal(err)
 	}
-	if m := receive(t, h); m.Data != "2" {
+	if m := h.Next(t, wait); m.Data != "2" {
 		t.Errorf("got %q", m.Data)
 	}
 }
