@@ -16,6 +16,7 @@ import (
 	httpin "github.com/sluicehq/sluice/connectors/http"
 	"github.com/sluicehq/sluice/connectors/mqtt"
 	"github.com/sluicehq/sluice/connectors/ws"
+	"github.com/sluicehq/sluice/designer"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/flows"
 	"github.com/sluicehq/sluice/nodes/alarm"
@@ -214,6 +215,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	url := "http://" + displayAddr(ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "url", url, "version", version)
 	fmt.Fprintf(stdout, "Sluice %s is running at %s\n", version, url)
+	if designer.Built() {
+		fmt.Fprintf(stdout, "Open %s in a browser for the designer\n", url)
+	} else {
+		fmt.Fprintln(stdout, "The designer is not built into this binary (make build builds it); the API works")
+	}
 	switch {
 	case generated != "":
 		fmt.Fprintf(stdout, "Log in as %q with password %s (generated on first start and shown only now; set SLUICE_ADMIN_PASSWORD to choose it)\n", server.AdminUser, generated)
