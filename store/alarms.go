@@ -339,49 +339,19 @@ func (r *alarmRepo) AlarmHistory(ctx context.Context, tenant, id string) ([]Alar
 }
 
 func (r *alarmRepo) ListAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, int, error) {
-	where := []string{"tenant = ?"}
-	args := []any{tenantOr(f.Tenant)}
-	eq := func(col, v string) {
-		if v != "" {
-			where = append(where, col+" = ?")
-			args = append(args, v)
-		}
-	}
-	eq("status", f.Status)
-	eq("device_id", f.DeviceID)
-	eq("rule", f.Rule)
-	eq("flow_id", f.FlowID)
-	if len(f.Severities) > 0 {
-		where = append(where, "severity IN (?"+strings.Repeat(", ?", len(f.Severities)-1)+")")
-		for _, s := range f.Severities {
-			args = append(args, s)
-		}
-	}
+	q := tenantFilter(f.Tenant)
+	q.eq("status", f.Status)
+	q.eq("device_id", f.DeviceID)
+	q.eq("rule", f.Rule)
+	q.eq("flow_id", f.FlowID)
+	q.in("severity", f.Severities)
 	if f.Acknowledged != nil {
-		where = append(where, "acknowledged = ?")
-		args = append(args, *f.Acknowledged)
+		q.add("acknowledged = ?", *f.Acknowledged)
 	}
-	if !f.From.IsZero() {
-		where = append(where, "since >= ?")
-		args = append(args, f.From.UnixMilli())
-	}
-	if !f.To.IsZero() {
-		where = append(where, "since < ?")
-		args = append(args, f.To.UnixMilli())
-	}
-	cond := " WHERE " + strings.Join(where, " AND ")
-	var total int
-	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM alarms`+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("list alarms: count: %w", err)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
-	}
-	rows, err := r.db.QueryContext(ctx, `SELECT `+alarmColumns+` FROM alarms`+cond+` ORDER BY since DESC, id LIMIT ? OFFSET ?`,
-		append(args, limit, max(f.Offset, 0))...)
+	q.between("since", f.From, f.To)
+	rows, total, err := q.page(ctx, r.db, "list alarms", "alarms", alarmColumns, "since DESC, id", f.Limit, f.Offset)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list alarms: %w", err)
+		return nil, 0, err
 	}
 	as, err := scanAlarms(rows)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // ErrInvalidStats is returned (wrapped) for a statistics record the store
@@ -85,38 +84,14 @@ func scanStats(s rowScanner) (StatsRecord, error) {
 // ListStats implements StatsRepo: newest window (WindowTo, then
 // WindowFrom) first.
 func (r *statsRepo) ListStats(ctx context.Context, f StatsFilter) ([]StatsRecord, int, error) {
-	where := []string{"tenant = ?"}
-	args := []any{tenantOr(f.Tenant)}
-	eq := func(col, v string) {
-		if v != "" {
-			where = append(where, col+" = ?")
-			args = append(args, v)
-		}
-	}
-	eq("flow_id", f.FlowID)
-	eq("node_id", f.NodeID)
-	eq("job", f.Job)
-	if !f.From.IsZero() {
-		where = append(where, "window_to >= ?")
-		args = append(args, f.From.UnixMilli())
-	}
-	if !f.To.IsZero() {
-		where = append(where, "window_to < ?")
-		args = append(args, f.To.UnixMilli())
-	}
-	cond := " WHERE " + strings.Join(where, " AND ")
-	var total int
-	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM stats_records`+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("list stats: count: %w", err)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
-	}
-	rows, err := r.db.QueryContext(ctx, `SELECT `+statsColumns+` FROM stats_records`+cond+
-		` ORDER BY window_to DESC, window_from DESC, id LIMIT ? OFFSET ?`, append(args, limit, max(f.Offset, 0))...)
+	q := tenantFilter(f.Tenant)
+	q.eq("flow_id", f.FlowID)
+	q.eq("node_id", f.NodeID)
+	q.eq("job", f.Job)
+	q.between("window_to", f.From, f.To)
+	rows, total, err := q.page(ctx, r.db, "list stats", "stats_records", statsColumns, "window_to DESC, window_from DESC, id", f.Limit, f.Offset)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list stats: %w", err)
+		return nil, 0, err
 	}
 	defer rows.Close()
 	out := []StatsRecord{}
