@@ -124,11 +124,13 @@ export class Harness {
   readonly api: Api;
   private shotN = 0;
   private closed = false;
+  private opts: HarnessOptions = {};
 
   private constructor(
     readonly name: string,
     readonly url: string,
-    readonly server: ChildProcess,
+    /** the running sluice serve (replaced by restartServer) */
+    public server: ChildProcess,
     readonly serverLog: string[],
     readonly dataDir: string,
     readonly userDataDir: string,
@@ -174,6 +176,7 @@ export class Harness {
     const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(15_000);
     const h = new Harness(name, url, server, log, dataDir, userDataDir, context, page, shotsDir);
+    h.opts = opts;
     page.on('console', (m) => {
       if (m.type() === 'error') h.consoleErrors.push(`console error: ${m.text()} (${m.location().url}:${m.location().lineNumber})`);
     });
@@ -223,6 +226,32 @@ export class Harness {
     throw new Error(`the page logged ${errs.length} error(s):\n${errs.join('\n')}`);
   }
 
+  /**
+   * stopServer stops sluice serve (SIGTERM, SIGKILL after 20 s) and keeps
+   * its data directory, so a test can look at the pages while the server is
+   * down; restartServer brings it back.
+   */
+  async stopServer(): Promise<void> {
+    await stopServer(this.server);
+  }
+
+  /**
+   * restartServer starts sluice serve again on the same address with the
+   * same data directory and options (sessions and flows survive), and waits
+   * until /readyz answers. Its output joins serverLog.
+   */
+  async restartServer(): Promise<void> {
+    await stopServer(this.server);
+    const listen = new URL(this.url).host;
+    const { server, url } = await startServer(process.env.SLUICE_BIN!, this.dataDir, this.opts, listen, this.serverLog);
+    this.server = server;
+    if (url !== this.url) {
+      await stopServer(server);
+      throw new Error(`sluice serve came back at ${url}, not at ${this.url}`);
+    }
+    console.log(`[e2e ${this.name}] sluice serve restarted at ${url}`);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -269,7 +298,13 @@ export function useHarness(name: string, opts?: HarnessOptions): () => Harness {
   };
 }
 
-async function startServer(bin: string, dataDir: string, opts: HarnessOptions): Promise<{ server: ChildProcess; url: string; log: string[] }> {
+async function startServer(
+  bin: string,
+  dataDir: string,
+  opts: HarnessOptions,
+  listen = '127.0.0.1:0',
+  log: string[] = [],
+): Promise<{ server: ChildProcess; url: string; log: string[] }> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? dataDir,
@@ -277,9 +312,8 @@ async function startServer(bin: string, dataDir: string, opts: HarnessOptions): 
     SLUICE_EXAMPLES: opts.examples ? 'true' : 'false',
     ...opts.env,
   };
-  const args = ['serve', '--http', '127.0.0.1:0', '--mqtt', '', '--data', dataDir, '--drain-timeout', '2s', ...(opts.args ?? [])];
+  const args = ['serve', '--http', listen, '--mqtt', '', '--data', dataDir, '--drain-timeout', '2s', ...(opts.args ?? [])];
   const server = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
   const keep = (line: string) => {
     log.push(line);
     if (log.length > 2000) log.splice(0, log.length - 2000);

@@ -64,7 +64,11 @@ export function useShortcuts() {
       if (mod || e.altKey) return;
       switch (e.key) {
         case 'Delete': case 'Backspace': e.preventDefault(); s.deleteSelected(); return;
-        case 'Escape': s.select([]); s.setPath(null); return;
+        case 'Escape':
+          // On a focused node or edge React Flow would see the key after this
+          // cleared the selection, and select that element again.
+          if ((e.target as HTMLElement | null)?.closest?.('.react-flow__node, .react-flow__edge')) e.stopPropagation();
+          s.select([]); s.setPath(null); return;
         case '?': s.setDialog({ kind: 'help' }); return;
         case 'f': case 'F': void rf.fitView({ duration: 200, maxZoom: 1, padding: 0.15 }); return;
         case '+': case '=': void rf.zoomIn({ duration: 150 }); return;

@@ -33,7 +33,9 @@ export function AlarmCountsPanel({ range }: { range: string }) {
           {data.data ? `${total} raised in the range${total > PAGE ? ` (counted: the latest ${PAGE})` : ''}` : ''}
         </span>
       </div>
-      <ErrorNote error={data.error} />
+      <ErrorNote error={data.error}>
+        <button onClick={data.reload}>Retry</button>
+      </ErrorNote>
       {option ? (
         <EChart option={option} height={220} label={`Alarms raised per ${data.data!.w.every} by severity`} testId="alarm-counts-chart" />
       ) : (

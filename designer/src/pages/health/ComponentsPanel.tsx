@@ -11,7 +11,7 @@ function lastCount(): number {
   return Number.isInteger(n) && n > 0 && n < 50 ? n : 2;
 }
 
-export function ComponentsPanel({ health, error, loading }: { health: HealthAnswer | undefined; error: unknown; loading: boolean }) {
+export function ComponentsPanel({ health, error, loading, onRetry }: { health: HealthAnswer | undefined; error: unknown; loading: boolean; onRetry?(): void }) {
   const count = health ? Math.max(1, Object.keys(health.components ?? {}).length) : 0;
   if (count > 0) sessionStorage.setItem(COUNT_KEY, String(count));
   return (
@@ -20,7 +20,7 @@ export function ComponentsPanel({ health, error, loading }: { health: HealthAnsw
         <h2>Server</h2>
         {health && <span className={`tone tone-${health.status === 'ok' ? 'ok' : 'error'}`} data-testid="server-status">{health.status}</span>}
       </div>
-      <ErrorNote error={error} />
+      <ErrorNote error={error}>{onRetry && <button onClick={onRetry}>Retry</button>}</ErrorNote>
       {!health && loading && <Placeholder rows={lastCount()} />}
       {health && (
         <table>

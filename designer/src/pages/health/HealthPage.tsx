@@ -71,7 +71,7 @@ export function HealthPage(_props: Record<string, unknown>) {
         <h1>Health</h1>
         <span className="muted small">Refreshed every {EVERY / 1000} s.</span>
       </div>
-      <ComponentsPanel health={health.data} error={health.error} loading={health.loading} />
+      <ComponentsPanel health={health.data} error={health.error} loading={health.loading} onRetry={health.reload} />
       <section className="card" aria-label="Deployed flows">
         <div className="panel-head">
           <h2>Deployed flows</h2>
