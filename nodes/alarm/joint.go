@@ -76,28 +76,7 @@ func (n *Joint) Destroy() {
 
 // OnMsg implements types.Node.
 func (n *Joint) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
-	th := n.inner
-	a, err := th.attach(ctx)
-	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", JointType, err))
-		return
-	}
-	if th.forward(ctx, a, msg) {
-		return
-	}
-	switch msg.Type {
-	case TickMsgType:
-		th.reply(ctx, a, msg, false, n.onTimer(ctx, a, msg, false))
-	case CommandMsgType:
-		th.reply(ctx, a, msg, false, n.onTimer(ctx, a, msg, true))
-	default:
-		events, err := n.onTelemetry(ctx, a, msg)
-		if err != nil {
-			ctx.TellFailure(msg, fmt.Errorf("%s: %w", JointType, err))
-			return
-		}
-		th.reply(ctx, a, msg, true, events)
-	}
+	n.inner.dispatch(ctx, msg, JointType, n.onTimer, n.onTelemetry)
 }
 
 // onTelemetry keeps the values of the devices the expressions read and

@@ -91,9 +91,22 @@ func (n *Threshold) Destroy() {
 
 // OnMsg implements types.Node.
 func (n *Threshold) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
+	n.dispatch(ctx, msg, ThresholdType, n.onTimer, n.onTelemetry)
+}
+
+// timerFunc and telemetryFunc are the handlers dispatch calls.
+type (
+	timerFunc     func(ctx types.RuleContext, a *attachment, msg types.RuleMsg, command bool) []output
+	telemetryFunc func(ctx types.RuleContext, a *attachment, msg types.RuleMsg) ([]output, error)
+)
+
+// dispatch is the OnMsg of both alarm nodes (typ names the node in errors):
+// timer ticks and operator commands go to onTimer, everything else is
+// telemetry.
+func (n *Threshold) dispatch(ctx types.RuleContext, msg types.RuleMsg, typ string, onTimer timerFunc, onTelemetry telemetryFunc) {
 	a, err := n.attach(ctx)
 	if err != nil {
-		ctx.TellFailure(msg, fmt.Errorf("%s: %w", ThresholdType, err))
+		ctx.TellFailure(msg, fmt.Errorf("%s: %w", typ, err))
 		return
 	}
 	if n.forward(ctx, a, msg) {
@@ -101,13 +114,13 @@ func (n *Threshold) OnMsg(ctx types.RuleContext, msg types.RuleMsg) {
 	}
 	switch msg.Type {
 	case TickMsgType:
-		n.reply(ctx, a, msg, false, n.onTimer(ctx, a, msg, false))
+		n.reply(ctx, a, msg, false, onTimer(ctx, a, msg, false))
 	case CommandMsgType:
-		n.reply(ctx, a, msg, false, n.onTimer(ctx, a, msg, true))
+		n.reply(ctx, a, msg, false, onTimer(ctx, a, msg, true))
 	default:
-		events, err := n.onTelemetry(ctx, a, msg)
+		events, err := onTelemetry(ctx, a, msg)
 		if err != nil {
-			ctx.TellFailure(msg, fmt.Errorf("%s: %w", ThresholdType, err))
+			ctx.TellFailure(msg, fmt.Errorf("%s: %w", typ, err))
 			return
 		}
 		n.reply(ctx, a, msg, true, events)
